@@ -1,0 +1,94 @@
+"""`GeminiBundle`: a trained model with its text preprocessor and config, saved as one folder.
+
+A bundle folder holds `model.keras` (the functional model), `vocab.txt` (the
+WordPiece vocabulary) and `gemini_tf.json` (config, label names, version and
+metrics). Everything that serves the model — the CLI's `predict`, the SavedModel
+export, notebooks — loads it through `load`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from gemini_tf.config import GeminiConfig
+from gemini_tf.models.gemini import GeminiModel
+from gemini_tf.preprocessing.image import load_image_file, preprocess_images
+from gemini_tf.preprocessing.text import TextPreprocessor, load_vocabulary, save_vocabulary
+
+MODEL_FILE, VOCAB_FILE, META_FILE = "model.keras", "vocab.txt", "gemini_tf.json"
+
+
+@dataclasses.dataclass
+class GeminiBundle:
+    """A `GeminiModel`, the `TextPreprocessor` it was trained with, and its config."""
+
+    model: GeminiModel
+    preprocessor: TextPreprocessor
+    config: GeminiConfig
+    label_names: tuple[str, str] = ("no_match", "match")
+    metrics: dict = dataclasses.field(default_factory=dict)
+
+    def predict(self, images, texts: list[str], batch_size: int = 256) -> np.ndarray:
+        """P(match) (or P(class 1)) for each (image, text) pair.
+
+        `images`: image file paths, or uint8 arrays [N, H, W, 3].
+        """
+        texts = [str(t) for t in texts]
+        for row, text in enumerate(texts):
+            if not text.strip():
+                raise ValueError(f"Text {row} is empty; give a caption or statement.")
+        if len(images) and isinstance(images[0], (str, os.PathLike)):
+            images = np.stack([load_image_file(str(p), self.config.image_size) for p in images])
+        else:
+            images = preprocess_images(np.asarray(images), self.config.image_size)
+        if len(images) != len(texts):
+            raise ValueError(f"Got {len(images)} images but {len(texts)} texts.")
+        token_ids = self.preprocessor(tf.constant(texts)).numpy()
+        probabilities = self.model.predict([token_ids, images], batch_size=batch_size, verbose=0)
+        return probabilities[:, -1] if probabilities.shape[-1] <= 2 else probabilities
+
+    def save(self, directory: str, extra: dict | None = None) -> None:
+        os.makedirs(directory, exist_ok=True)
+        self.model.save(os.path.join(directory, MODEL_FILE))
+        save_vocabulary(self.preprocessor.vocabulary, os.path.join(directory, VOCAB_FILE))
+        from gemini_tf import __version__
+
+        meta = {
+            "gemini_tf_version": __version__,
+            "config": self.config.to_dict(),
+            "label_names": list(self.label_names),
+            "metrics": self.metrics,
+            **(extra or {}),
+        }
+        with open(os.path.join(directory, META_FILE), "w") as f:
+            json.dump(meta, f, indent=2)
+
+
+def load(directory: str) -> GeminiBundle:
+    """Loads a bundle folder written by `GeminiBundle.save` (or `gemini-tf train`)."""
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"No such model directory: {directory}")
+    missing = [f for f in (MODEL_FILE, VOCAB_FILE, META_FILE)
+               if not os.path.isfile(os.path.join(directory, f))]
+    if missing:
+        raise ValueError(
+            f"{directory} holds no gemini_tf model: missing {', '.join(missing)}. "
+            "Point --model at a folder written by `gemini-tf train`."
+        )
+    with open(os.path.join(directory, META_FILE)) as f:
+        meta = json.load(f)
+    config = GeminiConfig.from_dict(meta["config"])
+    model = keras.saving.load_model(os.path.join(directory, MODEL_FILE))
+    preprocessor = TextPreprocessor(
+        load_vocabulary(os.path.join(directory, VOCAB_FILE)), config.sequence_length
+    )
+    return GeminiBundle(
+        model, preprocessor, config, tuple(meta.get("label_names", ("0", "1"))),
+        meta.get("metrics", {}),
+    )

@@ -1,0 +1,98 @@
+"""`GeminiConfig`: every size of the model in one dataclass, plus named presets.
+
+Presets are data: `GeminiConfig.from_preset("tiny", fusion="concat")` copies the
+preset and applies overrides. Configs round-trip through JSON so a saved model
+can always be rebuilt.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+FUSIONS = ("concat", "cross_attention")
+TASKS = ("itm", "classify")
+
+
+@dataclasses.dataclass
+class GeminiConfig:
+    """Sizes and choices of a Gemini model.
+
+    image_size is (height, width); both must be multiples of patch_size, the
+    stride of the convolutional stem (a power of two: one stride-2 stage each).
+    """
+
+    image_size: tuple[int, int] = (64, 64)
+    patch_size: int = 16
+    sequence_length: int = 16
+    vocabulary_size: int = 1000
+    hidden_dim: int = 64
+    num_heads: int = 4
+    intermediate_dim: int = 128
+    stem_channels: tuple[int, ...] = (16, 32, 48)
+    text_layers: int = 1
+    image_layers: int = 1
+    fusion_layers: int = 2
+    fusion: str = "cross_attention"
+    task: str = "itm"
+    num_classes: int = 2
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        self.image_size = tuple(int(s) for s in self.image_size)
+        self.stem_channels = tuple(int(c) for c in self.stem_channels)
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"Unknown fusion {self.fusion!r}; choose one of {list(FUSIONS)}.")
+        if self.task not in TASKS:
+            raise ValueError(f"Unknown task {self.task!r}; choose one of {list(TASKS)}.")
+        stages = self.patch_size.bit_length() - 1
+        if self.patch_size < 2 or 2**stages != self.patch_size:
+            raise ValueError(f"patch_size must be a power of two >= 2, got {self.patch_size}.")
+        if any(s % self.patch_size for s in self.image_size):
+            raise ValueError(
+                f"image_size {self.image_size} must be a multiple of patch_size {self.patch_size}."
+            )
+        if len(self.stem_channels) != stages - 1:
+            raise ValueError(
+                f"patch_size {self.patch_size} needs {stages} stem stages: "
+                f"{stages - 1} stem_channels plus hidden_dim, got {self.stem_channels}."
+            )
+        if self.hidden_dim % self.num_heads:
+            raise ValueError("hidden_dim must be divisible by num_heads.")
+        if self.num_classes < 2:
+            raise ValueError("num_classes must be at least 2.")
+
+    @property
+    def grid_size(self) -> tuple[int, int]:
+        return (self.image_size[0] // self.patch_size, self.image_size[1] // self.patch_size)
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides) -> "GeminiConfig":
+        if name not in PRESETS:
+            raise ValueError(f"Unknown preset {name!r}; choose one of {sorted(PRESETS)}.")
+        return dataclasses.replace(PRESETS[name], **overrides)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "GeminiConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+
+PRESETS = {
+    "tiny": GeminiConfig(),
+    "small": GeminiConfig(
+        hidden_dim=128,
+        num_heads=4,
+        intermediate_dim=256,
+        stem_channels=(32, 64, 96),
+        text_layers=2,
+        image_layers=2,
+        fusion_layers=2,
+    ),
+}

@@ -1,0 +1,131 @@
+"""Records -> batched tf.data, through the single preprocessing path.
+
+Every pipeline yields `((token_ids, images), labels)` batches, ready for
+`model.fit`. Decoding, resizing and tokenization are the functions of
+`gemini_tf.preprocessing`; nothing here re-implements them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from gemini_tf.preprocessing.image import preprocess_image_bytes, resize_and_scale
+from gemini_tf.preprocessing.text import TextPreprocessor
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def check_labels(labels, num_classes: int = 2, where: str = "labels") -> np.ndarray:
+    """Validates integer class labels: all in [0, num_classes), at least two classes."""
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or len(labels) == 0:
+        raise ValueError(f"{where}: expected a non-empty 1-D list of labels, got shape {labels.shape}.")
+    if not np.all(np.isin(labels, np.arange(num_classes))):
+        bad = sorted({v for v in labels.tolist() if v not in range(num_classes)})[:5]
+        raise ValueError(
+            f"{where}: labels must be integers in 0..{num_classes - 1}; found {bad}."
+        )
+    if len(np.unique(labels)) < 2:
+        raise ValueError(
+            f"{where}: every label is {labels[0]}; a classifier needs both classes to learn."
+        )
+    return labels.astype(np.int32)
+
+
+def check_texts(texts: Sequence[str], where: str = "texts") -> list[str]:
+    """Rejects empty or whitespace-only texts, naming the first offending row."""
+    texts = [str(t) for t in texts]
+    for row, text in enumerate(texts):
+        if not text.strip():
+            raise ValueError(f"{where}: row {row} has an empty text.")
+    return texts
+
+
+def from_arrays(
+    images: np.ndarray,
+    texts: Sequence[str],
+    labels,
+    preprocessor: TextPreprocessor,
+    image_size: tuple[int, int],
+    batch_size: int = 64,
+    shuffle: bool = False,
+    seed: int = 0,
+) -> tf.data.Dataset:
+    """Decoded uint8 images [N, H, W, 3] + texts + labels -> batched dataset."""
+    texts = check_texts(texts)
+    labels = check_labels(labels)
+    if len(images) != len(texts) or len(texts) != len(labels):
+        raise ValueError(
+            f"images ({len(images)}), texts ({len(texts)}) and labels ({len(labels)}) "
+            "must have the same length."
+        )
+    dataset = tf.data.Dataset.from_tensor_slices(((texts, images), labels))
+    if shuffle:
+        dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+
+    def preprocess(inputs, label):
+        text, image = inputs
+        return (preprocessor(text), resize_and_scale(image, image_size)), label
+
+    return dataset.batch(batch_size).map(preprocess, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+
+
+def from_image_bytes(
+    image_bytes: Sequence[bytes],
+    texts: Sequence[str],
+    labels,
+    preprocessor: TextPreprocessor,
+    image_size: tuple[int, int],
+    batch_size: int = 64,
+    shuffle: bool = False,
+    seed: int = 0,
+) -> tf.data.Dataset:
+    """Encoded image files (bytes) + texts + labels -> batched dataset."""
+    texts = check_texts(texts)
+    labels = check_labels(labels)
+    dataset = tf.data.Dataset.from_tensor_slices(((list(texts), list(image_bytes)), labels))
+    if shuffle:
+        dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.map(
+        lambda inputs, label: ((inputs[0], preprocess_image_bytes(inputs[1], image_size)), label),
+        num_parallel_calls=AUTOTUNE,
+    )
+
+    def tokenize(inputs, label):
+        return (preprocessor(inputs[0]), inputs[1]), label
+
+    return dataset.batch(batch_size).map(tokenize, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+
+
+def from_groups(
+    images: np.ndarray,
+    texts: Sequence[Sequence[str]],
+    preprocessor: TextPreprocessor,
+    image_size: tuple[int, int],
+    batch_size: int = 32,
+    shuffle: bool = False,
+    seed: int = 0,
+) -> tf.data.Dataset:
+    """Images + caption groups (true caption first) -> ((token_ids [B, K, L], images), labels [B, K]).
+
+    The input of `GroupMatcher`; labels are 1 for the first caption, 0 for the rest.
+    """
+    group_size = len(texts[0])
+    if any(len(group) != group_size for group in texts):
+        raise ValueError("Every caption group must have the same size.")
+    check_texts([t for group in texts for t in group], where="caption groups")
+    labels = np.zeros((len(texts), group_size), np.float32)
+    labels[:, 0] = 1.0
+    dataset = tf.data.Dataset.from_tensor_slices(((list(map(list, texts)), images), labels))
+    if shuffle:
+        dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+
+    def preprocess(inputs, label):
+        groups, image = inputs
+        token_ids = tf.reshape(preprocessor(tf.reshape(groups, [-1])), [-1, group_size, preprocessor.sequence_length])
+        return (token_ids, resize_and_scale(image, image_size)), label
+
+    return dataset.batch(batch_size).map(preprocess, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)

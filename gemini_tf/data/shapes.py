@@ -1,0 +1,437 @@
+"""The embedded Shapes world: scenes, rendering, captions, hard negatives, statements.
+
+Every scene places 1-4 objects (shape x colour x size) in distinct cells of a
+`grid x grid` layout, with a little jitter inside the cell. Captions come from a
+small grammar:
+
+* attribute: "a small red circle"          (some object has all three properties)
+* relation:  "a red circle above a blue square"
+* count:     "two yellow circles"          (exactly that many such objects)
+
+For every true caption `hard_negatives` produces captions that differ from it in
+exactly one thing (a colour, a shape, a size, a count, the relation word, or the
+relation's arguments swapped) and are checked to be false for the scene, so a
+"negative" is never accidentally true. `statement` rephrases a caption as a
+yes/no claim for the binary classification task.
+
+Splits are disjoint by construction: a scene's split is a hash of its content, so
+the same arrangement can never appear in both train and test.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import numpy as np
+
+COLOURS = {
+    "red": (220, 40, 40),
+    "green": (40, 190, 60),
+    "blue": (50, 100, 235),
+    "yellow": (235, 215, 40),
+    "purple": (160, 60, 210),
+}
+COLOUR_NAMES = tuple(COLOURS)
+SHAPES = ("circle", "square", "triangle")
+SIZES = ("small", "large")
+RELATIONS = ("above", "below", "left of", "right of")
+OPPOSITE = {"above": "below", "below": "above", "left of": "right of", "right of": "left of"}
+NUMBERS = ("zero", "one", "two", "three", "four")
+NEGATIVE_KINDS = ("random", "colour", "shape", "size", "count", "relation", "swap")
+HARD_KINDS = NEGATIVE_KINDS[1:]
+SPLITS = {"train": range(0, 8), "validation": range(8, 9), "test": range(9, 10)}
+BACKGROUND = (24, 24, 32)
+MAX_OBJECTS = 4
+
+
+@dataclasses.dataclass
+class Scenes:
+    """A batch of scenes as parallel arrays of shape [num_scenes, MAX_OBJECTS].
+
+    `valid` marks real objects; `row`/`col` index grid cells; `shape`, `colour`
+    and `size` index `SHAPES`, `COLOUR_NAMES` and `SIZES`; `jitter` is the
+    object's offset from its cell centre in pixels at unit cell size.
+    """
+
+    valid: np.ndarray
+    shape: np.ndarray
+    colour: np.ndarray
+    size: np.ndarray
+    row: np.ndarray
+    col: np.ndarray
+    jitter: np.ndarray  # [num_scenes, MAX_OBJECTS, 2], in [-1, 1]
+    grid: int
+
+    def __len__(self) -> int:
+        return len(self.valid)
+
+    def objects(self, index: int) -> list[tuple[int, int, int, int, int]]:
+        """(shape, colour, size, row, col) for each object of scene `index`."""
+        keep = self.valid[index]
+        return list(
+            zip(
+                self.shape[index][keep].tolist(),
+                self.colour[index][keep].tolist(),
+                self.size[index][keep].tolist(),
+                self.row[index][keep].tolist(),
+                self.col[index][keep].tolist(),
+            )
+        )
+
+    def subset(self, indices: np.ndarray) -> "Scenes":
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return Scenes(**{k: (v if k == "grid" else v[indices]) for k, v in fields.items()})
+
+
+class Caption(NamedTuple):
+    """A structured caption; `text()` renders it as English.
+
+    kind is "attribute", "relation" or "count". Unused fields are None.
+    """
+
+    kind: str
+    colour: str
+    shape: str
+    size: str | None = None
+    count: int | None = None
+    relation: str | None = None
+    colour2: str | None = None
+    shape2: str | None = None
+
+    def text(self) -> str:
+        if self.kind == "attribute":
+            return f"a {self.size} {self.colour} {self.shape}"
+        if self.kind == "count":
+            noun = self.shape if self.count == 1 else self.shape + "s"
+            return f"{NUMBERS[self.count]} {self.colour} {noun}"
+        return f"a {self.colour} {self.shape} {self.relation} a {self.colour2} {self.shape2}"
+
+    def statement(self) -> str:
+        """The caption as a yes/no claim ("there is a small red circle")."""
+        if self.kind == "attribute":
+            return f"there is a {self.size} {self.colour} {self.shape}"
+        if self.kind == "count":
+            verb = "is" if self.count == 1 else "are"
+            return f"there {verb} exactly {self.text()}"
+        return f"a {self.colour} {self.shape} is {self.relation} a {self.colour2} {self.shape2}"
+
+
+def _matches(obj, colour: str, shape: str, size: str | None = None) -> bool:
+    s, c, z, _, _ = obj
+    return (
+        SHAPES[s] == shape
+        and COLOUR_NAMES[c] == colour
+        and (size is None or SIZES[z] == size)
+    )
+
+
+def _related(a, b, relation: str) -> bool:
+    (_, _, _, ra, ca), (_, _, _, rb, cb) = a, b
+    return {
+        "above": ra < rb,
+        "below": ra > rb,
+        "left of": ca < cb,
+        "right of": ca > cb,
+    }[relation]
+
+
+def is_true(caption: Caption, objects: list) -> bool:
+    """Whether `caption` describes a scene given as `Scenes.objects(i)`."""
+    if caption.kind == "attribute":
+        return any(_matches(o, caption.colour, caption.shape, caption.size) for o in objects)
+    if caption.kind == "count":
+        return sum(_matches(o, caption.colour, caption.shape) for o in objects) == caption.count
+    return any(
+        _matches(a, caption.colour, caption.shape)
+        and _matches(b, caption.colour2, caption.shape2)
+        and _related(a, b, caption.relation)
+        for i, a in enumerate(objects)
+        for j, b in enumerate(objects)
+        if i != j
+    )
+
+
+def generate_scenes(num_scenes: int, split: str = "train", seed: int = 0, grid: int = 4) -> Scenes:
+    """Draws `num_scenes` scenes belonging to `split`, deterministically from `seed`."""
+    if split not in SPLITS:
+        raise ValueError(f"Unknown split {split!r}; expected one of {sorted(SPLITS)}.")
+    if grid * grid < MAX_OBJECTS:
+        raise ValueError(f"grid={grid} has fewer than {MAX_OBJECTS} cells.")
+    rng = np.random.default_rng([seed, list(SPLITS).index(split)])
+    buckets = SPLITS[split]
+    kept: list[Scenes] = []
+    total = 0
+    while total < num_scenes:
+        draw = _draw_scenes(rng, max(64, 2 * (num_scenes - total) * 10 // len(buckets)), grid)
+        in_split = np.isin(_content_bucket(draw), list(buckets))
+        draw = draw.subset(np.flatnonzero(in_split))
+        kept.append(draw)
+        total += len(draw)
+    merged = Scenes(
+        **{
+            f.name: (grid if f.name == "grid" else np.concatenate([getattr(s, f.name) for s in kept]))
+            for f in dataclasses.fields(Scenes)
+        }
+    )
+    return merged.subset(np.arange(num_scenes))
+
+
+def _draw_scenes(rng: np.random.Generator, n: int, grid: int) -> Scenes:
+    num_objects = rng.integers(1, MAX_OBJECTS + 1, size=n)
+    valid = np.arange(MAX_OBJECTS)[None, :] < num_objects[:, None]
+    # Distinct cells: the first MAX_OBJECTS entries of a random permutation.
+    cells = np.argsort(rng.random((n, grid * grid)), axis=1)[:, :MAX_OBJECTS]
+    return Scenes(
+        valid=valid,
+        shape=rng.integers(0, len(SHAPES), size=(n, MAX_OBJECTS)),
+        colour=rng.integers(0, len(COLOURS), size=(n, MAX_OBJECTS)),
+        size=rng.integers(0, len(SIZES), size=(n, MAX_OBJECTS)),
+        row=cells // grid,
+        col=cells % grid,
+        jitter=rng.uniform(-1.0, 1.0, size=(n, MAX_OBJECTS, 2)),
+        grid=grid,
+    )
+
+
+def _content_bucket(scenes: Scenes) -> np.ndarray:
+    """A hash in [0, 10) of each scene's objects and cells (jitter ignored)."""
+    cells = scenes.grid * scenes.grid
+    code = (((scenes.shape * len(COLOURS) + scenes.colour) * len(SIZES) + scenes.size) * cells
+            + scenes.row * scenes.grid + scenes.col + 1)
+    code = np.sort(np.where(scenes.valid, code, 0), axis=1).astype(np.uint64)
+    base = np.uint64(len(SHAPES) * len(COLOURS) * len(SIZES) * cells + 1)
+    signature = np.zeros(len(scenes), dtype=np.uint64)
+    for k in range(MAX_OBJECTS):
+        signature = signature * base + code[:, k]
+    mixed = (signature * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)
+    return (mixed % np.uint64(10)).astype(np.int64)
+
+
+def render(scenes: Scenes, image_size: int = 64, chunk: int = 512) -> np.ndarray:
+    """Renders scenes to uint8 RGB images [num_scenes, image_size, image_size, 3]."""
+    if image_size % scenes.grid:
+        raise ValueError(f"image_size={image_size} is not a multiple of grid={scenes.grid}.")
+    cell = image_size / scenes.grid
+    palette = np.array([COLOURS[c] for c in COLOUR_NAMES], dtype=np.uint8)
+    radius_by_size = np.array([0.22, 0.40]) * cell
+    coords = np.arange(image_size, dtype=np.float32) + 0.5
+    out = np.empty((len(scenes), image_size, image_size, 3), dtype=np.uint8)
+    for start in range(0, len(scenes), chunk):
+        part = scenes.subset(np.arange(start, min(start + chunk, len(scenes))))
+        radius = radius_by_size[part.size]
+        slack = np.maximum(cell / 2 - radius - 1.0, 0.0)
+        cy = (part.row + 0.5) * cell + part.jitter[..., 0] * slack
+        cx = (part.col + 0.5) * cell + part.jitter[..., 1] * slack
+        dy = (coords[None, None, :, None] - cy[..., None, None]) / radius[..., None, None]
+        dx = (coords[None, None, None, :] - cx[..., None, None]) / radius[..., None, None]
+        shape = part.shape[..., None, None]
+        inside = np.where(
+            shape == 0,
+            dy**2 + dx**2 <= 1.0,
+            np.where(
+                shape == 1,
+                np.maximum(np.abs(dy), np.abs(dx)) <= 0.85,
+                (dy >= -1.0) & (dy <= 0.8) & (np.abs(dx) <= (dy + 1.0) * 0.62),
+            ),
+        )
+        inside &= part.valid[..., None, None]
+        # Objects sit in distinct cells, so at most one object covers a pixel.
+        owner = np.argmax(inside, axis=1)  # [n, H, W]
+        covered = inside.any(axis=1)
+        colour_index = np.take_along_axis(part.colour, owner.reshape(len(part), -1), axis=1)
+        pixels = palette[colour_index].reshape(len(part), image_size, image_size, 3)
+        out[start : start + len(part)] = np.where(
+            covered[..., None], pixels, np.array(BACKGROUND, dtype=np.uint8)
+        )
+    return out
+
+
+def describe(objects: list, rng: np.random.Generator) -> Caption:
+    """Draws one true caption for a scene: attribute, relation or count."""
+    kinds = ["attribute", "count"] + (["relation"] if len(objects) > 1 else [])
+    kind = kinds[rng.integers(len(kinds))] if len(kinds) == 2 else rng.choice(kinds, p=[0.35, 0.25, 0.4])
+    s, c, z, _, _ = objects[rng.integers(len(objects))]
+    colour, shape = COLOUR_NAMES[c], SHAPES[s]
+    if kind == "attribute":
+        return Caption("attribute", colour, shape, size=SIZES[z])
+    if kind == "count":
+        count = sum(_matches(o, colour, shape) for o in objects)
+        return Caption("count", colour, shape, count=count)
+    i, j = rng.choice(len(objects), size=2, replace=False)
+    a, b = objects[i], objects[j]
+    true_relations = [r for r in RELATIONS if _related(a, b, r)]
+    return Caption(
+        "relation",
+        COLOUR_NAMES[a[1]],
+        SHAPES[a[0]],
+        relation=true_relations[rng.integers(len(true_relations))],
+        colour2=COLOUR_NAMES[b[1]],
+        shape2=SHAPES[b[0]],
+    )
+
+
+def _one_difference_candidates(caption: Caption) -> dict[str, list[Caption]]:
+    """Captions differing from `caption` in exactly one thing, grouped by kind."""
+    replace = caption._replace
+    out: dict[str, list[Caption]] = {
+        "colour": [replace(colour=c) for c in COLOUR_NAMES if c != caption.colour],
+        "shape": [replace(shape=s) for s in SHAPES if s != caption.shape],
+    }
+    if caption.kind == "attribute":
+        out["size"] = [replace(size=z) for z in SIZES if z != caption.size]
+    elif caption.kind == "count":
+        out["count"] = [replace(count=n) for n in range(1, len(NUMBERS)) if n != caption.count]
+    else:
+        out["colour"] += [replace(colour2=c) for c in COLOUR_NAMES if c != caption.colour2]
+        out["shape"] += [replace(shape2=s) for s in SHAPES if s != caption.shape2]
+        out["relation"] = [replace(relation=OPPOSITE[caption.relation])]
+        out["swap"] = [
+            replace(colour=caption.colour2, shape=caption.shape2,
+                    colour2=caption.colour, shape2=caption.shape)
+        ]
+    return out
+
+
+def hard_negatives(caption: Caption, objects: list, rng: np.random.Generator) -> dict[str, Caption]:
+    """One false, one-difference caption per available kind (kind -> caption)."""
+    negatives = {}
+    for kind, candidates in _one_difference_candidates(caption).items():
+        false = [c for c in candidates if not is_true(c, objects)]
+        if false:
+            negatives[kind] = false[rng.integers(len(false))]
+    return negatives
+
+
+@dataclasses.dataclass
+class PairSet:
+    """Image-text pairs: images uint8 [N, H, W, 3], texts, labels 0/1, negative kinds.
+
+    `kinds[i]` is "positive" for true pairs, else the negative's kind.
+    `scene_ids[i]` indexes the scene the image shows.
+    """
+
+    images: np.ndarray
+    texts: list[str]
+    labels: np.ndarray
+    kinds: list[str]
+    scene_ids: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def make_pairs(
+    num_scenes: int,
+    split: str = "train",
+    seed: int = 0,
+    image_size: int = 64,
+    grid: int = 4,
+    negatives: str = "sample",
+    hard_fraction: float = 0.75,
+    statements: bool = False,
+    progress: bool = False,
+) -> PairSet:
+    """Builds labelled pairs from `num_scenes` scenes.
+
+    negatives="sample": each scene gives one positive and one negative; the
+    negative is a one-difference caption with probability `hard_fraction`, else
+    a random caption of another scene (checked false). negatives="all": each
+    scene gives one positive, one random negative and one negative of every
+    available hard kind (for per-kind evaluation). statements=True phrases texts
+    as yes/no claims (the classification task).
+    """
+    if negatives not in ("sample", "all"):
+        raise ValueError(f"negatives must be 'sample' or 'all', got {negatives!r}.")
+    scenes = generate_scenes(num_scenes, split, seed, grid)
+    rng = np.random.default_rng([seed, 7919, list(SPLITS).index(split)])
+    scene_objects = [scenes.objects(i) for i in range(len(scenes))]
+    positives = [describe(objects, rng) for objects in scene_objects]
+    texts, labels, kinds, scene_ids = [], [], [], []
+
+    def add(caption: Caption, label: int, kind: str, scene: int) -> None:
+        texts.append(caption.statement() if statements else caption.text())
+        labels.append(label)
+        kinds.append(kind)
+        scene_ids.append(scene)
+
+    iterator = range(len(scenes))
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(iterator, desc=f"shapes {split}", unit="scene")
+    for i in iterator:
+        objects = scene_objects[i]
+        add(positives[i], 1, "positive", i)
+        hard = hard_negatives(positives[i], objects, rng)
+        random_negative = _random_negative(positives, i, objects, rng)
+        if negatives == "all":
+            add(random_negative, 0, "random", i)
+            for kind, caption in hard.items():
+                add(caption, 0, kind, i)
+        elif hard and rng.random() < hard_fraction:
+            kind = list(hard)[rng.integers(len(hard))]
+            add(hard[kind], 0, kind, i)
+        else:
+            add(random_negative, 0, "random", i)
+    images = render(scenes, image_size)
+    scene_ids = np.asarray(scene_ids)
+    return PairSet(images[scene_ids], texts, np.asarray(labels, np.int32), kinds, scene_ids)
+
+
+def _random_negative(positives: list[Caption], index: int, objects: list, rng) -> Caption:
+    while True:
+        other = positives[rng.integers(len(positives))]
+        if not is_true(other, objects):
+            return other
+
+
+@dataclasses.dataclass
+class GroupSet:
+    """One image with `group_size` captions each: the true one first, then negatives.
+
+    images uint8 [N, H, W, 3]; texts [N][group_size]; kinds [N][group_size]
+    ("positive", then negative kinds). Negatives are one-difference captions in
+    random kind order, filled up with random negatives.
+    """
+
+    images: np.ndarray
+    texts: list[list[str]]
+    kinds: list[list[str]]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def make_groups(
+    num_scenes: int,
+    split: str = "train",
+    seed: int = 0,
+    image_size: int = 64,
+    grid: int = 4,
+    group_size: int = 4,
+    statements: bool = False,
+    progress: bool = False,
+) -> GroupSet:
+    """Builds caption groups for listwise matching (see `GroupSet`)."""
+    if group_size < 2:
+        raise ValueError("group_size must be at least 2 (one positive, one negative).")
+    scenes = generate_scenes(num_scenes, split, seed, grid)
+    rng = np.random.default_rng([seed, 104729, list(SPLITS).index(split)])
+    scene_objects = [scenes.objects(i) for i in range(len(scenes))]
+    positives = [describe(objects, rng) for objects in scene_objects]
+    texts, kinds = [], []
+    iterator = range(len(scenes))
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(iterator, desc=f"shapes {split}", unit="scene")
+    for i in iterator:
+        hard = hard_negatives(positives[i], scene_objects[i], rng)
+        chosen = [list(hard)[k] for k in rng.permutation(len(hard))][: group_size - 1]
+        group = [(positives[i], "positive")] + [(hard[k], k) for k in chosen]
+        while len(group) < group_size:
+            group.append((_random_negative(positives, i, scene_objects[i], rng), "random"))
+        texts.append([c.statement() if statements else c.text() for c, _ in group])
+        kinds.append([k for _, k in group])
+    return GroupSet(render(scenes, image_size), texts, kinds)

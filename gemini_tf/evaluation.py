@@ -1,0 +1,83 @@
+"""Evaluation: accuracy, ROC AUC, precision and recall, broken down by negative kind.
+
+For image-text matching the Shapes test split holds, per scene, one positive,
+one random negative and one negative of every available one-difference kind.
+Besides per-kind accuracy we report two balanced scores:
+
+* `random`: mean of accuracy on positives and on random negatives;
+* `hard`:   mean of accuracy on positives and on all one-difference negatives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn import metrics as sk_metrics
+
+from gemini_tf.data.shapes import HARD_KINDS
+
+
+def binary_metrics(labels, probabilities, threshold: float = 0.5) -> dict[str, float]:
+    """Accuracy, ROC AUC, precision and recall of P(label = 1)."""
+    labels = np.asarray(labels).astype(int)
+    probabilities = np.asarray(probabilities, dtype=np.float64).reshape(-1)
+    predictions = (probabilities >= threshold).astype(int)
+    result = {
+        "accuracy": sk_metrics.accuracy_score(labels, predictions),
+        "precision": sk_metrics.precision_score(labels, predictions, zero_division=0),
+        "recall": sk_metrics.recall_score(labels, predictions, zero_division=0),
+    }
+    if len(np.unique(labels)) == 2:
+        result["roc_auc"] = sk_metrics.roc_auc_score(labels, probabilities)
+    return {k: float(v) for k, v in result.items()}
+
+
+def metrics_by_kind(
+    labels, probabilities, kinds: Sequence[str], threshold: float = 0.5
+) -> dict[str, float]:
+    """`binary_metrics` plus accuracy per kind and the balanced random/hard scores."""
+    labels = np.asarray(labels).astype(int)
+    kinds = np.asarray(kinds)
+    correct = (np.asarray(probabilities).reshape(-1) >= threshold).astype(int) == labels
+    result = binary_metrics(labels, probabilities, threshold)
+    for kind in np.unique(kinds):
+        result[f"acc_{kind}"] = float(correct[kinds == kind].mean())
+    if "acc_positive" in result:
+        positive = result["acc_positive"]
+        if "acc_random" in result:
+            result["random"] = (positive + result["acc_random"]) / 2
+        hard = np.isin(kinds, HARD_KINDS)
+        if hard.any():
+            result["hard"] = (positive + float(correct[hard].mean())) / 2
+    return result
+
+
+def format_table(rows: dict[str, dict[str, float]]) -> str:
+    """A plain-text table: one row per model, one column per metric (percent)."""
+    columns = sorted({k for row in rows.values() for k in row}, key=_column_order)
+    width = max(len(name) for name in rows) if rows else 5
+    lines = [" ".join([f"{'model':<{width}}"] + [f"{c:>12}" for c in columns])]
+    for name, row in rows.items():
+        cells = [f"{100 * row[c]:>11.1f}%" if c in row else f"{'-':>12}" for c in columns]
+        lines.append(" ".join([f"{name:<{width}}"] + cells))
+    return "\n".join(lines)
+
+
+def _column_order(column: str) -> tuple[int, str]:
+    leading = ["random", "hard", "accuracy", "roc_auc", "precision", "recall", "acc_positive"]
+    return (leading.index(column), column) if column in leading else (len(leading), column)
+
+
+def evaluate_shapes(bundle, split: str = "test", num_scenes: int = 1000, seed: int = 0) -> dict[str, float]:
+    """Metrics of a bundle on a Shapes split: one positive, one random negative and
+    one negative of each available one-difference kind per scene."""
+    from gemini_tf.data import shapes
+
+    config = bundle.config
+    pairs = shapes.make_pairs(
+        num_scenes, split, seed, config.image_size[0], config.image_size[0] // config.patch_size,
+        negatives="all", statements=config.task == "classify",
+    )
+    probabilities = bundle.predict(pairs.images, pairs.texts)
+    return metrics_by_kind(pairs.labels, probabilities, pairs.kinds)

@@ -1,0 +1,115 @@
+"""Fusion of text and image states into one joint vector, chosen by name.
+
+* `ConcatFusion`: pooled text (+) pooled image -> MLP. Cheap, but it cannot bind
+  attributes to objects ("red circle and blue square" vs "blue circle and red square").
+* `CrossAttentionFusion`: text tokens attend to image patches through keras-hub
+  `TransformerDecoder` blocks (no causal mask), then the [CLS] token -> MLP.
+"""
+
+from __future__ import annotations
+
+import keras
+import keras_hub
+
+
+@keras.saving.register_keras_serializable(package="gemini_tf")
+class ConcatFusion(keras.layers.Layer):
+    """[text_pooled, image_pooled] -> Dense(GELU) x 2 -> [batch, hidden_dim]."""
+
+    def __init__(self, hidden_dim: int, dropout: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden_dim = hidden_dim
+        self.dropout = dropout
+        self._concat = keras.layers.Concatenate(name="concat")
+        self._hidden = keras.layers.Dense(2 * hidden_dim, activation="gelu", name="hidden")
+        self._dropout = keras.layers.Dropout(dropout)
+        self._output = keras.layers.Dense(hidden_dim, activation="gelu", name="output")
+
+    def call(self, text_sequence, text_mask, image_sequence, text_pooled, image_pooled, training=None):
+        x = self._concat([text_pooled, image_pooled])
+        x = self._dropout(self._hidden(x), training=training)
+        return self._output(x)
+
+    def get_config(self):
+        return {**super().get_config(), "hidden_dim": self.hidden_dim, "dropout": self.dropout}
+
+
+@keras.saving.register_keras_serializable(package="gemini_tf")
+class CrossAttentionFusion(keras.layers.Layer):
+    """Text tokens attend to image patches; the [CLS] state -> Dense(GELU)."""
+
+    def __init__(
+        self,
+        hidden_dim: int,
+        num_layers: int,
+        num_heads: int,
+        intermediate_dim: int,
+        dropout: float = 0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.hidden_dim = hidden_dim
+        self.num_layers = num_layers
+        self.num_heads = num_heads
+        self.intermediate_dim = intermediate_dim
+        self.dropout = dropout
+        self.blocks = [
+            keras_hub.layers.TransformerDecoder(
+                intermediate_dim, num_heads, dropout=dropout, activation="gelu",
+                normalize_first=True, name=f"cross_block_{i}",
+            )
+            for i in range(num_layers)
+        ]
+        self._norm = keras.layers.LayerNormalization(epsilon=1e-5, name="final_norm")
+        self._output = keras.layers.Dense(hidden_dim, activation="gelu", name="output")
+
+    def call(self, text_sequence, text_mask, image_sequence, text_pooled, image_pooled, training=None):
+        x = text_sequence
+        for block in self.blocks:
+            x = block(
+                x,
+                encoder_sequence=image_sequence,
+                decoder_padding_mask=text_mask,
+                use_causal_mask=False,
+                training=training,
+            )
+        return self._output(self._norm(x)[:, 0, :])
+
+    def attention_maps(self, text_sequence, text_mask, image_sequence):
+        """Cross-attention weights of the first block: [batch, heads, text_len, patches].
+
+        Recomputes the first block's self-attention sub-layer, then asks its
+        cross-attention layer for scores (keras-hub returns none from the block).
+        """
+        block = self.blocks[0]
+        mask = keras.ops.logical_and(text_mask[:, :, None], text_mask[:, None, :])
+        x = block._self_attention_layer_norm(text_sequence)
+        x = text_sequence + block._self_attention_layer(query=x, value=x, attention_mask=mask)
+        _, scores = block._cross_attention_layer(
+            query=block._cross_attention_layer_norm(x),
+            value=image_sequence,
+            return_attention_scores=True,
+        )
+        return scores
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "hidden_dim": self.hidden_dim,
+            "num_layers": self.num_layers,
+            "num_heads": self.num_heads,
+            "intermediate_dim": self.intermediate_dim,
+            "dropout": self.dropout,
+        }
+
+
+def fusion_layer(name: str, hidden_dim: int, num_layers: int, num_heads: int,
+                 intermediate_dim: int, dropout: float = 0.0) -> keras.layers.Layer:
+    """Builds the fusion named `name` ("concat" or "cross_attention")."""
+    if name == "concat":
+        return ConcatFusion(hidden_dim, dropout, name="fusion")
+    if name == "cross_attention":
+        return CrossAttentionFusion(
+            hidden_dim, num_layers, num_heads, intermediate_dim, dropout, name="fusion"
+        )
+    raise ValueError(f"Unknown fusion {name!r}; choose 'concat' or 'cross_attention'.")

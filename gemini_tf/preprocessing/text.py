@@ -1,0 +1,99 @@
+"""Text preprocessing: WordPiece vocabulary learning and the `TextPreprocessor` layer.
+
+Tokenization uses `tensorflow_text.FastBertTokenizer` (lower-case, strip accents,
+FastWordpiece), because TF Serving links its ops and TFLite runs them as custom
+ops; keras-hub's `WordPieceTokenizer` relies on StaticRegexReplace, which TFLite
+cannot run. Packing ([CLS] ... [SEP], pad/truncate) uses keras-hub's
+`StartEndPacker`. The tf.data pipelines and the serving signatures both call
+this one layer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import keras
+import keras_hub
+import tensorflow as tf
+import tensorflow_text as tf_text
+
+PAD, CLS, SEP, UNK, MASK = "[PAD]", "[CLS]", "[SEP]", "[UNK]", "[MASK]"
+RESERVED_TOKENS = [PAD, CLS, SEP, UNK, MASK]
+
+
+def learn_vocabulary(texts: Iterable[str], vocabulary_size: int = 1000) -> list[str]:
+    """Learns a WordPiece vocabulary (reserved tokens first, [PAD] = 0) from texts."""
+    texts = [t for t in texts]
+    if not texts:
+        raise ValueError("Cannot learn a vocabulary from an empty list of texts.")
+    return keras_hub.tokenizers.compute_word_piece_vocabulary(
+        tf.data.Dataset.from_tensor_slices(texts).batch(1024),
+        vocabulary_size=vocabulary_size,
+        lowercase=True,
+        strip_accents=True,
+        reserved_tokens=RESERVED_TOKENS,
+    )
+
+
+def save_vocabulary(vocabulary: list[str], path: str) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(vocabulary) + "\n")
+
+
+def load_vocabulary(path: str) -> list[str]:
+    with open(path, encoding="utf-8") as f:
+        return [line.rstrip("\n") for line in f if line.rstrip("\n")]
+
+
+@keras.saving.register_keras_serializable(package="gemini_tf")
+class TextPreprocessor(keras.layers.Layer):
+    """Raw strings [batch] -> int32 token ids [batch, sequence_length].
+
+    Lower-cases, strips accents, splits into WordPieces, adds [CLS]/[SEP] and
+    pads with [PAD] (id 0) or truncates to `sequence_length`.
+    """
+
+    def __init__(self, vocabulary: list[str], sequence_length: int = 16, **kwargs):
+        super().__init__(**kwargs)
+        missing = [t for t in RESERVED_TOKENS[:4] if t not in vocabulary]
+        if missing or vocabulary[0] != PAD:
+            raise ValueError(
+                f"The vocabulary must start with {PAD} and contain {RESERVED_TOKENS[:4]}; "
+                f"missing {missing or [PAD + ' at index 0']}."
+            )
+        self.vocabulary = list(vocabulary)
+        self.sequence_length = sequence_length
+        self._tokenizer = tf_text.FastBertTokenizer(
+            vocab=self.vocabulary,
+            token_out_type=tf.int32,
+            unknown_token=UNK,
+            lower_case_nfd_strip_accents=True,
+        )
+        self._packer = keras_hub.layers.StartEndPacker(
+            sequence_length=sequence_length,
+            start_value=self.vocabulary.index(CLS),
+            end_value=self.vocabulary.index(SEP),
+            pad_value=0,
+            return_padding_mask=False,
+            dtype="int32",
+        )
+
+    @property
+    def vocabulary_size(self) -> int:
+        return len(self.vocabulary)
+
+    def call(self, texts):
+        texts = tf.convert_to_tensor(texts, dtype=tf.string)
+        return tf.cast(self._packer(self._tokenizer.tokenize(texts)), tf.int32)
+
+    def tokens(self, texts) -> list[list[str]]:
+        """Token strings of each text, without padding (for inspection and tests)."""
+        ids = self(tf.constant(texts)).numpy()
+        return [[self.vocabulary[i] for i in row if i != 0] for row in ids]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "vocabulary": self.vocabulary,
+            "sequence_length": self.sequence_length,
+        }

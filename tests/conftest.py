@@ -1,0 +1,43 @@
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from gemini_tf.data import shapes
+from gemini_tf.preprocessing import TextPreprocessor, learn_vocabulary
+
+
+@pytest.fixture(scope="session")
+def shapes_pairs():
+    return shapes.make_pairs(64, "train", seed=1)
+
+
+@pytest.fixture(scope="session")
+def preprocessor(shapes_pairs):
+    texts = shapes_pairs.texts + [c.statement() for c in _all_caption_words()]
+    return TextPreprocessor(learn_vocabulary(texts, 200), sequence_length=16)
+
+
+def _all_caption_words():
+    """Captions that use every word of the Shapes grammar, so the vocabulary covers it."""
+    out = []
+    for colour in shapes.COLOUR_NAMES:
+        for shape in shapes.SHAPES:
+            for relation in shapes.RELATIONS:
+                out.append(shapes.Caption("relation", colour, shape, relation=relation,
+                                          colour2=colour, shape2=shape))
+            for size in shapes.SIZES:
+                out.append(shapes.Caption("attribute", colour, shape, size=size))
+            for count in range(1, 5):
+                out.append(shapes.Caption("count", colour, shape, count=count))
+    return out
+
+
+@pytest.fixture(scope="session")
+def model_inputs(shapes_pairs, preprocessor):
+    token_ids = preprocessor(tf.constant(shapes_pairs.texts)).numpy()
+    images = shapes_pairs.images.astype(np.float32) / 255.0
+    return token_ids, images

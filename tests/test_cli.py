@@ -1,0 +1,90 @@
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gemini_tf.cli import main
+from gemini_tf.data import shapes
+
+TINY_RUN = ["--epochs", "1", "--train-scenes", "64", "--validation-scenes", "32",
+            "--batch-size", "16", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def trained_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "model"
+    assert main(["train", "--output-dir", str(out), *TINY_RUN]) == 0
+    return out
+
+
+def test_train_writes_a_loadable_bundle(trained_dir):
+    assert {"model.keras", "vocab.txt", "gemini_tf.json"} <= set(os.listdir(trained_dir))
+    meta = json.loads((trained_dir / "gemini_tf.json").read_text())
+    assert meta["config"]["fusion"] == "cross_attention" and "acc_positive" in meta["metrics"]
+
+
+def test_evaluate_prints_metrics_per_negative_kind(trained_dir, capsys):
+    assert main(["evaluate", "--model", str(trained_dir), "--scenes", "40", "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert {"accuracy", "roc_auc", "random", "hard", "acc_swap", "acc_colour"} <= set(metrics)
+
+
+def test_predict_image_file_and_text(trained_dir, tmp_path, capsys):
+    scenes = shapes.generate_scenes(1, "test")
+    path = tmp_path / "scene.png"
+    Image.fromarray(shapes.render(scenes)[0]).save(path)
+    assert main(["predict", "--model", str(trained_dir), "--image", str(path),
+                 "--text", "a small red circle"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert 0.0 <= answer["probability"] <= 1.0 and answer["label"] in ("match", "no_match")
+
+
+def test_classify_task_with_concat(tmp_path):
+    assert main(["train", "--task", "classify", "--fusion", "concat",
+                 "--output-dir", str(tmp_path / "m"), *TINY_RUN]) == 0
+    meta = json.loads((tmp_path / "m" / "gemini_tf.json").read_text())
+    assert meta["label_names"] == ["false", "true"]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--preset", "huge"], "Unknown preset 'huge'"),
+        (["train", "--fusion", "sum"], "Unknown fusion 'sum'"),
+        (["train", "--data", "imagenet"], "Unknown data 'imagenet'"),
+        (["evaluate", "--model", "/nonexistent/dir"], "No such model directory"),
+    ],
+)
+def test_bad_arguments_get_one_clear_line(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_bad_task_is_rejected_by_argparse(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--task", "caption"])
+    assert "invalid choice: 'caption'" in capsys.readouterr().err
+
+
+def test_predict_bad_inputs(trained_dir, tmp_path, capsys):
+    not_image = tmp_path / "notes.png"
+    not_image.write_text("hello")
+    good = tmp_path / "ok.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(good)
+    cases = [
+        (["--image", str(tmp_path / "missing.png"), "--text", "a red circle"], "Image file not found"),
+        (["--image", str(not_image), "--text", "a red circle"], "Not a readable image"),
+        (["--image", str(good), "--text", "   "], "empty"),
+    ]
+    for extra, message in cases:
+        assert main(["predict", "--model", str(trained_dir), *extra]) == 2
+        assert message in capsys.readouterr().err
+
+
+def test_model_dir_without_a_gemini_model(tmp_path, capsys):
+    (tmp_path / "model.keras").write_text("")
+    assert main(["evaluate", "--model", str(tmp_path)]) == 2
+    assert "holds no gemini_tf model" in capsys.readouterr().err

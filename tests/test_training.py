@@ -1,0 +1,106 @@
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from gemini_tf.models.gemini import gemini_model
+from gemini_tf.models.group_matcher import GroupMatcher, group_accuracy, group_matching_loss
+from gemini_tf.training import compile_model, get_strategy, learning_rate_schedule
+
+
+@pytest.mark.parametrize("fusion", ["concat", "cross_attention"])
+def test_tiny_model_overfits_64_examples_with_the_documented_workflow(fusion, model_inputs, shapes_pairs, preprocessor):
+    keras.utils.set_random_seed(0)
+    token_ids, images = model_inputs
+    labels = shapes_pairs.labels
+    model = gemini_model("tiny", vocabulary_size=preprocessor.vocabulary_size, fusion=fusion)
+    model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="binary_crossentropy", metrics=["accuracy"])
+    model.fit([token_ids, images], labels, epochs=60, batch_size=16, verbose=0)
+    _, accuracy = model.evaluate([token_ids, images], labels, verbose=0)
+    assert accuracy == 1.0
+
+
+@pytest.mark.parametrize("fusion", ["concat", "cross_attention"])
+def test_gradients_reach_every_branch(fusion, model_inputs, shapes_pairs, preprocessor):
+    token_ids, images = model_inputs
+    model = gemini_model("tiny", vocabulary_size=preprocessor.vocabulary_size, fusion=fusion)
+    with tf.GradientTape() as tape:
+        probabilities = model([token_ids[:16], images[:16]], training=True)
+        loss = keras.losses.binary_crossentropy(shapes_pairs.labels[:16, None], probabilities)
+    gradients = tape.gradient(loss, model.trainable_variables)
+    dead = [v.path for v, g in zip(model.trainable_variables, gradients)
+            if g is None or float(tf.reduce_max(tf.abs(g))) == 0.0]
+    assert dead == []
+    for part in (model.text_encoder, model.image_encoder, model.fusion, model.head):
+        assert part.trainable_variables
+
+
+def test_group_matcher_learns_which_caption_is_true(preprocessor):
+    from gemini_tf.data import pipeline, shapes
+
+    keras.utils.set_random_seed(0)
+    groups = shapes.make_groups(32, "train", seed=2, group_size=3)
+    dataset = pipeline.from_groups(groups.images, groups.texts, preprocessor, (64, 64), batch_size=8)
+    model = gemini_model("tiny", vocabulary_size=preprocessor.vocabulary_size)
+    matcher = GroupMatcher(model, embedding_dim=32)
+    matcher.compile(keras.optimizers.Adam(2e-3), group_matching_loss, metrics=[group_accuracy])
+    history = matcher.fit(dataset, epochs=40, verbose=0)
+    assert history.history["group_accuracy"][-1] == 1.0
+    assert history.history["itc_loss"][-1] < history.history["itc_loss"][0]
+    # The shared GeminiModel now ranks the true caption first on its own.
+    (token_ids, images), _ = next(iter(dataset))
+    probabilities = model.predict([tf.reshape(token_ids, (-1, 16)), tf.repeat(images, 3, 0)], verbose=0)
+    assert (probabilities.reshape(-1, 3).argmax(1) == 0).all()
+
+
+def test_schedule_warms_up_then_decays():
+    schedule = learning_rate_schedule(1e-3, total_steps=100, warmup_fraction=0.1)
+    rates = [float(schedule(step)) for step in (0, 5, 10, 50, 99)]
+    assert rates[0] < rates[1] < rates[2] and rates[2] == pytest.approx(1e-3)
+    assert rates[2] > rates[3] > rates[4] > 0
+
+
+def test_unknown_strategy_is_named():
+    with pytest.raises(ValueError, match="Unknown strategy 'tpu'"):
+        get_strategy("tpu")
+
+
+MIRRORED_SCRIPT = textwrap.dedent(
+    """
+    import numpy as np, tensorflow as tf, keras
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from gemini_tf.models.gemini import gemini_model
+    from gemini_tf.training import compile_model, get_strategy
+
+    rng = np.random.default_rng(0)
+    token_ids = rng.integers(1, 50, (16, 16)).astype("int32")
+    images = rng.random((16, 64, 64, 3)).astype("float32")
+    labels = rng.integers(0, 2, 16).astype("float32")
+    losses = []
+    for name in ("default", "mirrored"):
+        strategy = get_strategy(name)
+        keras.utils.set_random_seed(0)
+        with strategy.scope():
+            model = compile_model(gemini_model("tiny", vocabulary_size=50), total_steps=10)
+        history = model.fit([token_ids, images], labels, batch_size=16, epochs=1, shuffle=False, verbose=0)
+        losses.append(history.history["loss"][0])
+        print(name, strategy.num_replicas_in_sync, losses[-1])
+    assert abs(losses[0] - losses[1]) < 1e-5, losses
+    """
+)
+
+
+def test_mirrored_strategy_matches_one_device_on_one_batch():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run(
+        [sys.executable, "-c", MIRRORED_SCRIPT], capture_output=True, text=True, cwd=root,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": root},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    assert "mirrored 2" in result.stdout
