@@ -33,6 +33,7 @@ class GeminiBundle:
     config: GeminiConfig
     label_names: tuple[str, str] = ("no_match", "match")
     metrics: dict = dataclasses.field(default_factory=dict)
+    history: dict = dataclasses.field(default_factory=dict)
 
     def predict(self, images, texts: list[str], batch_size: int = 256) -> np.ndarray:
         """P(match) (or P(class 1)) for each (image, text) pair.
@@ -53,7 +54,7 @@ class GeminiBundle:
         probabilities = self.model.predict([token_ids, images], batch_size=batch_size, verbose=0)
         return probabilities[:, -1] if probabilities.shape[-1] <= 2 else probabilities
 
-    def save(self, directory: str, extra: dict | None = None) -> None:
+    def save(self, directory: str) -> None:
         os.makedirs(directory, exist_ok=True)
         self.model.save(os.path.join(directory, MODEL_FILE))
         save_vocabulary(self.preprocessor.vocabulary, os.path.join(directory, VOCAB_FILE))
@@ -64,7 +65,7 @@ class GeminiBundle:
             "config": self.config.to_dict(),
             "label_names": list(self.label_names),
             "metrics": self.metrics,
-            **(extra or {}),
+            "history": self.history,
         }
         with open(os.path.join(directory, META_FILE), "w") as f:
             json.dump(meta, f, indent=2)
@@ -90,5 +91,5 @@ def load(directory: str) -> GeminiBundle:
     )
     return GeminiBundle(
         model, preprocessor, config, tuple(meta.get("label_names", ("0", "1"))),
-        meta.get("metrics", {}),
+        meta.get("metrics", {}), meta.get("history", {}),
     )

@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data", default="shapes", help="training data (default: shapes, generated on the fly)")
     train.add_argument("--preset", default="tiny", help=f"model size: {', '.join(PRESETS)} (default: tiny)")
     train.add_argument("--fusion", default="cross_attention", help=f"{' or '.join(FUSIONS)} (default: cross_attention)")
-    train.add_argument("--epochs", type=int, default=6, help="training epochs (default: 6)")
+    train.add_argument("--epochs", type=int, default=5, help="training epochs (default: 5)")
     train.add_argument("--batch-size", type=int, default=32, help="images per batch (default: 32)")
     train.add_argument("--learning-rate", type=float, default=5e-4, help="peak AdamW learning rate (default: 5e-4)")
     train.add_argument("--train-scenes", type=int, default=20000, help="Shapes training scenes (default: 20000)")

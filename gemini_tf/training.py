@@ -114,7 +114,7 @@ def train(
     data: str = "shapes",
     preset: str = "tiny",
     fusion: str = "cross_attention",
-    epochs: int = 6,
+    epochs: int = 5,
     batch_size: int = 32,
     learning_rate: float = 5e-4,
     train_scenes: int = 20000,
@@ -177,8 +177,10 @@ def train(
             trainer = compile_model(model, total_steps, learning_rate)
     history = fit(trainer, dataset(splits[0], True), dataset(splits[1], False), epochs,
                   os.path.join(output_dir, "run"), verbose=verbose)
-    bundle = GeminiBundle(model, preprocessor, config,
-                          ("no_match", "match") if task == "itm" else ("false", "true"))
+    bundle = GeminiBundle(
+        model, preprocessor, config, ("no_match", "match") if task == "itm" else ("false", "true"),
+        history={k: [float(x) for x in v] for k, v in history.history.items()},
+    )
     bundle.metrics = evaluate_shapes(bundle, "validation", validation_scenes, seed)
-    bundle.save(output_dir, extra={"history": {k: [float(x) for x in v] for k, v in history.history.items()}})
+    bundle.save(output_dir)
     return bundle

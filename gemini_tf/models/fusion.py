@@ -25,6 +25,12 @@ class ConcatFusion(keras.layers.Layer):
         self._dropout = keras.layers.Dropout(dropout)
         self._output = keras.layers.Dense(hidden_dim, activation="gelu", name="output")
 
+    def build(self, *input_shapes):
+        # Both encoders emit hidden_dim-wide states, so the shapes follow from the config.
+        self._hidden.build((None, 2 * self.hidden_dim))
+        self._output.build((None, 2 * self.hidden_dim))
+        self.built = True
+
     def call(self, text_sequence, text_mask, image_sequence, text_pooled, image_pooled, training=None):
         x = self._concat([text_pooled, image_pooled])
         x = self._dropout(self._hidden(x), training=training)
@@ -62,6 +68,15 @@ class CrossAttentionFusion(keras.layers.Layer):
         ]
         self._norm = keras.layers.LayerNormalization(epsilon=1e-5, name="final_norm")
         self._output = keras.layers.Dense(hidden_dim, activation="gelu", name="output")
+
+    def build(self, *input_shapes):
+        # Both encoders emit hidden_dim-wide states, so the shapes follow from the config.
+        states = (None, None, self.hidden_dim)
+        for block in self.blocks:
+            block.build(states, states)
+        self._norm.build(states)
+        self._output.build((None, self.hidden_dim))
+        self.built = True
 
     def call(self, text_sequence, text_mask, image_sequence, text_pooled, image_pooled, training=None):
         x = text_sequence

@@ -91,16 +91,18 @@ class GroupMatcher(keras.Model):
 
 @keras.saving.register_keras_serializable(package="gemini_tf")
 def group_matching_loss(labels, logits):
-    """Softmax cross-entropy over each group + binary cross-entropy per caption.
+    """Softmax cross-entropy over each group + class-balanced binary cross-entropy.
 
     labels [batch, group]: 1 for the true caption (index 0), 0 for negatives.
     """
     labels = ops.cast(labels, logits.dtype)
     listwise = keras.losses.categorical_crossentropy(labels, logits, from_logits=True)
-    pointwise = ops.mean(
-        keras.losses.binary_crossentropy(labels[..., None], logits[..., None], from_logits=True),
-        axis=-1,
-    )
+    # Weigh the one positive as much as all negatives together, so that
+    # sigmoid(logit) > 0.5 is a balanced match / no-match decision.
+    group = ops.cast(ops.shape(labels)[-1], logits.dtype)
+    weights = labels * (group - 2.0) + 1.0
+    bce = keras.losses.binary_crossentropy(labels[..., None], logits[..., None], from_logits=True)
+    pointwise = ops.sum(weights * bce, axis=-1) / ops.sum(weights, axis=-1)
     return listwise + pointwise
 
 

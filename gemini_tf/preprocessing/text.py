@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 import keras
 import keras_hub
+import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
@@ -81,6 +82,14 @@ class TextPreprocessor(keras.layers.Layer):
     @property
     def vocabulary_size(self) -> int:
         return len(self.vocabulary)
+
+    def __call__(self, texts, *args, **kwargs):
+        # Accept a string, a list or a numpy array of strings, like keras-hub tokenizers.
+        if isinstance(texts, (str, bytes)):
+            texts = [texts]
+        if not isinstance(texts, tf.Tensor):
+            texts = tf.constant(np.asarray(texts).tolist(), dtype=tf.string)
+        return super().__call__(texts, *args, **kwargs)
 
     def call(self, texts):
         texts = tf.convert_to_tensor(texts, dtype=tf.string)

@@ -1,0 +1,75 @@
+"""Plots used by the notebooks: example grids, learning curves, per-kind accuracy, attention."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def show_examples(images: np.ndarray, captions: Sequence[str], columns: int = 4, title: str | None = None):
+    """A grid of images with their captions underneath."""
+    rows = int(np.ceil(len(images) / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(3 * columns, 3.2 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, caption in zip(axes.flat, images, captions):
+        ax.imshow(image)
+        ax.set_title(caption, fontsize=9, wrap=True)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_history(history: dict[str, list[float]], metrics: Sequence[str] | None = None):
+    """Training and validation curves, one panel per metric."""
+    metrics = metrics or [k for k in history if not k.startswith("val_") and k != "learning_rate"]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3), squeeze=False)
+    for ax, name in zip(axes[0], metrics):
+        ax.plot(history[name], label="train")
+        if f"val_{name}" in history:
+            ax.plot(history[f"val_{name}"], label="validation")
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_accuracy_by_kind(results: dict[str, dict[str, float]]):
+    """Grouped bars: accuracy on positives and on each negative kind, per model."""
+    kinds = sorted({k[4:] for r in results.values() for k in r if k.startswith("acc_")},
+                   key=lambda k: (k != "positive", k))
+    width = 0.8 / len(results)
+    fig, ax = plt.subplots(figsize=(1.2 * len(kinds) + 2, 3.5))
+    for i, (name, metrics) in enumerate(results.items()):
+        values = [100 * metrics.get(f"acc_{k}", np.nan) for k in kinds]
+        ax.bar(np.arange(len(kinds)) + i * width, values, width, label=name)
+    ax.set_xticks(np.arange(len(kinds)) + width * (len(results) - 1) / 2, kinds)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_attention(image: np.ndarray, tokens: Sequence[str], maps: np.ndarray, grid: tuple[int, int]):
+    """Cross-attention of each text token over the image's patch grid (mean over heads).
+
+    `maps`: [heads, text_len, patches] for one example, from
+    `GeminiModel.cross_attention_maps`.
+    """
+    weights = maps.mean(0)[: len(tokens)].reshape(len(tokens), *grid)
+    fig, axes = plt.subplots(1, len(tokens) + 1, figsize=(2.2 * (len(tokens) + 1), 2.6))
+    axes[0].imshow(image)
+    axes[0].set_title("image")
+    for ax, token, heat in zip(axes[1:], tokens, weights):
+        ax.imshow(image)
+        ax.imshow(heat, cmap="magma", alpha=0.6, extent=(0, image.shape[1], image.shape[0], 0))
+        ax.set_title(token)
+    for ax in axes:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
