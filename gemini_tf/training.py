@@ -161,6 +161,7 @@ def train(
         return pipeline.from_arrays(part.images, part.texts, part.labels, preprocessor,
                                     config.image_size, batch_size, shuffle, seed)
 
+    train_data, validation_data = dataset(splits[0], True), dataset(splits[1], False)
     total_steps = epochs * (len(splits[0]) // batch_size)
     with get_strategy(strategy).scope():
         model = gemini_model(config)
@@ -173,9 +174,10 @@ def train(
                 loss=group_matching_loss,
                 metrics=[group_accuracy, pair_accuracy],
             )
+            trainer(next(iter(train_data))[0])  # BackupAndRestore needs built weights.
         else:
             trainer = compile_model(model, total_steps, learning_rate)
-    history = fit(trainer, dataset(splits[0], True), dataset(splits[1], False), epochs,
+    history = fit(trainer, train_data, validation_data, epochs,
                   os.path.join(output_dir, "run"), verbose=verbose)
     bundle = GeminiBundle(
         model, preprocessor, config, ("no_match", "match") if task == "itm" else ("false", "true"),

@@ -16,11 +16,11 @@ from gemini_tf.training import compile_model, get_strategy, learning_rate_schedu
 @pytest.mark.parametrize("fusion", ["concat", "cross_attention"])
 def test_tiny_model_overfits_64_examples_with_the_documented_workflow(fusion, model_inputs, shapes_pairs, preprocessor):
     keras.utils.set_random_seed(0)
-    token_ids, images = model_inputs
-    labels = shapes_pairs.labels
+    token_ids, images = model_inputs[0][:64], model_inputs[1][:64]
+    labels = shapes_pairs.labels[:64]
     model = gemini_model("tiny", vocabulary_size=preprocessor.vocabulary_size, fusion=fusion)
-    model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="binary_crossentropy", metrics=["accuracy"])
-    model.fit([token_ids, images], labels, epochs=60, batch_size=16, verbose=0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy", metrics=["accuracy"])
+    model.fit([token_ids, images], labels, epochs=100, batch_size=16, verbose=0)
     _, accuracy = model.evaluate([token_ids, images], labels, verbose=0)
     assert accuracy == 1.0
 
@@ -48,9 +48,9 @@ def test_group_matcher_learns_which_caption_is_true(preprocessor):
     dataset = pipeline.from_groups(groups.images, groups.texts, preprocessor, (64, 64), batch_size=8)
     model = gemini_model("tiny", vocabulary_size=preprocessor.vocabulary_size)
     matcher = GroupMatcher(model, embedding_dim=32)
-    matcher.compile(keras.optimizers.Adam(2e-3), group_matching_loss, metrics=[group_accuracy])
-    history = matcher.fit(dataset, epochs=40, verbose=0)
-    assert history.history["group_accuracy"][-1] == 1.0
+    matcher.compile(keras.optimizers.Adam(1e-3), group_matching_loss, metrics=[group_accuracy])
+    history = matcher.fit(dataset, epochs=80, verbose=0)
+    assert matcher.evaluate(dataset, return_dict=True, verbose=0)["group_accuracy"] == 1.0
     assert history.history["itc_loss"][-1] < history.history["itc_loss"][0]
     # The shared GeminiModel now ranks the true caption first on its own.
     (token_ids, images), _ = next(iter(dataset))
