@@ -26,7 +26,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="tiny")
     parser.add_argument("--fusions", nargs="+", default=["cross_attention", "concat"])
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--train-scenes", type=int, default=20000)
     parser.add_argument("--test-scenes", type=int, default=1000)
     parser.add_argument("--learning-rate", type=float, default=5e-4)

@@ -18,6 +18,8 @@ EXAMPLES = """examples:
   gemini-tf train --task classify --fusion concat --epochs 3 --output-dir saved_models/statements
   gemini-tf evaluate --model saved_models/quickstart
   gemini-tf predict --model saved_models/quickstart --image cat.png --text "a small red circle"
+  gemini-tf export --model saved_models/quickstart --name shapes
+  gemini-tf export --model saved_models/quickstart --name shapes --format tflite --quantize none int8
 """
 
 
@@ -67,6 +69,20 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--model", required=True, help="a folder written by `gemini-tf train`")
     predict.add_argument("--image", required=True, help="JPEG, PNG, GIF or BMP file")
     predict.add_argument("--text", required=True, help="caption (itm) or statement (classify)")
+
+    export = commands.add_parser(
+        "export", help="export a trained model for TF Serving (SavedModel) or devices (TFLite)",
+        description="Write saved_models/NAME/VERSION/ (TF Serving layout, raw image bytes + raw "
+        "text in) and update saved_models/models.config. With --format tflite, also convert "
+        "that SavedModel to saved_models/NAME/tflite/{tensors,text}_{QUANTIZE}.tflite.",
+    )
+    export.add_argument("--model", required=True, help="a folder written by `gemini-tf train`")
+    export.add_argument("--name", required=True, help="model name (the TF Serving MODEL_NAME)")
+    export.add_argument("--version", type=int, default=None, help="version number (default: next free)")
+    export.add_argument("--base-dir", default="saved_models", help="TF Serving model root (default: saved_models)")
+    export.add_argument("--format", choices=("saved_model", "tflite"), default="saved_model")
+    export.add_argument("--quantize", nargs="+", choices=("none", "dynamic", "float16", "int8"),
+                        default=["none"], help="TFLite variants to write (default: none)")
     return parser
 
 
@@ -74,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, FileExistsError) as error:
         print(f"gemini-tf {args.command}: error: {error}", file=sys.stderr)
         return 2
 
@@ -124,4 +140,21 @@ def _predict(args) -> int:
     return 0
 
 
-COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict}
+def _export(args) -> int:
+    from gemini_tf.bundle import load
+    from gemini_tf.export.saved_model import export_saved_model
+
+    bundle = load(args.model)
+    path = export_saved_model(bundle, args.name, args.base_dir, args.version)
+    print(f"SavedModel: {path}")
+    if args.format == "tflite":
+        from gemini_tf.export.tflite import export_tflite, representative_shapes_data
+
+        data = representative_shapes_data(bundle) if "int8" in args.quantize else None
+        for written in export_tflite(path, os.path.join(args.base_dir, args.name, "tflite"),
+                                     tuple(args.quantize), representative_data=data):
+            print(f"TFLite: {written} ({os.path.getsize(written) / 1e6:.2f} MB)")
+    return 0
+
+
+COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict, "export": _export}

@@ -85,8 +85,10 @@ class GeminiConfig:
 
 
 PRESETS = {
-    "tiny": GeminiConfig(),
+    # Shapes captions and statements need at most 11 tokens with [CLS] and [SEP].
+    "tiny": GeminiConfig(sequence_length=12),
     "small": GeminiConfig(
+        sequence_length=16,
         hidden_dim=128,
         num_heads=4,
         intermediate_dim=256,

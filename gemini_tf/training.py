@@ -104,7 +104,7 @@ def fit(
     ]
     return model.fit(
         train_data, validation_data=validation_data, epochs=epochs,
-        callbacks=callbacks, verbose=verbose,
+        callbacks=callbacks, verbose=verbose, shuffle=False,  # datasets shuffle themselves
     )
 
 

@@ -73,3 +73,19 @@ def plot_attention(image: np.ndarray, tokens: Sequence[str], maps: np.ndarray, g
         ax.axis("off")
     fig.tight_layout()
     return fig
+
+
+def plot_variants(rows: dict[str, dict[str, float]]):
+    """Bar charts of size, batch-1 latency and accuracy per deployed variant."""
+    panels = [("size_mb", "size (MB)"), ("p50_ms_b1", "p50 latency, batch 1 (ms)"),
+              ("accuracy", "accuracy (%)")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4))
+    for ax, (key, title) in zip(axes, panels):
+        names = [n for n, r in rows.items() if key in r]
+        values = [rows[n][key] * (100 if key == "accuracy" else 1) for n in names]
+        ax.barh(names, values)
+        ax.set_title(title)
+        if key == "accuracy":
+            ax.set_xlim(min(values) - 5, 100)
+    fig.tight_layout()
+    return fig

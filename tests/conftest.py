@@ -18,7 +18,7 @@ def shapes_pairs():
 @pytest.fixture(scope="session")
 def preprocessor(shapes_pairs):
     texts = shapes_pairs.texts + [c.statement() for c in _all_caption_words()]
-    return TextPreprocessor(learn_vocabulary(texts, 200), sequence_length=16)
+    return TextPreprocessor(learn_vocabulary(texts, 200), sequence_length=12)
 
 
 def _all_caption_words():
@@ -41,3 +41,31 @@ def model_inputs(shapes_pairs, preprocessor):
     token_ids = preprocessor(tf.constant(shapes_pairs.texts)).numpy()
     images = shapes_pairs.images.astype(np.float32) / 255.0
     return token_ids, images
+
+
+@pytest.fixture(scope="session")
+def trained_bundle(tmp_path_factory):
+    """A tiny ITM model trained for one short epoch (enough for export/parity tests)."""
+    from gemini_tf.training import train
+
+    return train(str(tmp_path_factory.mktemp("bundle")), epochs=1, train_scenes=96,
+                 validation_scenes=32, batch_size=16, verbose=0)
+
+
+@pytest.fixture(scope="session")
+def exported(trained_bundle, tmp_path_factory):
+    """(base_dir, saved_model_dir) of the trained bundle exported as `shapes/1`."""
+    from gemini_tf.export.saved_model import export_saved_model
+
+    base = tmp_path_factory.mktemp("saved_models")
+    return str(base), export_saved_model(trained_bundle, "shapes", str(base))
+
+
+def encode_image(array: np.ndarray, fmt: str, **options) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format=fmt, **options)
+    return buffer.getvalue()

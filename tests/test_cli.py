@@ -88,3 +88,17 @@ def test_model_dir_without_a_gemini_model(tmp_path, capsys):
     (tmp_path / "model.keras").write_text("")
     assert main(["evaluate", "--model", str(tmp_path)]) == 2
     assert "holds no gemini_tf model" in capsys.readouterr().err
+
+
+def test_export_saved_model_then_tflite(trained_dir, tmp_path, capsys):
+    base = tmp_path / "serving"
+    assert main(["export", "--model", str(trained_dir), "--name", "shapes", "--base-dir", str(base)]) == 0
+    assert main(["export", "--model", str(trained_dir), "--name", "shapes", "--base-dir", str(base),
+                 "--format", "tflite", "--quantize", "none", "dynamic"]) == 0
+    out = capsys.readouterr().out
+    assert f"SavedModel: {base}/shapes/1" in out and f"SavedModel: {base}/shapes/2" in out
+    assert (base / "shapes" / "tflite" / "tensors_dynamic.tflite").is_file()
+    assert (base / "shapes" / "tflite" / "text_none.tflite").is_file()
+    assert main(["export", "--model", str(trained_dir), "--name", "shapes", "--base-dir", str(base),
+                 "--version", "1"]) == 2
+    assert "never overwrite" in capsys.readouterr().err

@@ -32,7 +32,7 @@ def test_cross_attention_maps_are_distributions(model_inputs, preprocessor):
     model = gemini_model("tiny", vocabulary_size=preprocessor.vocabulary_size)
     token_ids, images = model_inputs
     maps = keras.ops.convert_to_numpy(model.cross_attention_maps(token_ids[:2], images[:2]))
-    assert maps.shape == (2, 4, 16, 16)
+    assert maps.shape == (2, 4, 12, 16)
     np.testing.assert_allclose(maps.sum(-1), 1.0, atol=1e-5)
     concat = gemini_model("tiny", vocabulary_size=preprocessor.vocabulary_size, fusion="concat")
     with pytest.raises(ValueError, match="no cross-attention"):
@@ -48,7 +48,7 @@ def test_classification_head_shapes():
 
 def test_non_square_images():
     model = gemini_model("tiny", vocabulary_size=50, image_size=(32, 128))
-    out = model.predict([np.ones((2, 16), "int32"), np.zeros((2, 32, 128, 3), "float32")], verbose=0)
+    out = model.predict([np.ones((2, 12), "int32"), np.zeros((2, 32, 128, 3), "float32")], verbose=0)
     assert out.shape == (2, 1)
 
 

@@ -11,7 +11,7 @@ def test_from_arrays_yields_model_ready_batches(shapes_pairs, preprocessor):
     dataset = pipeline.from_arrays(shapes_pairs.images, shapes_pairs.texts, shapes_pairs.labels,
                                    preprocessor, (64, 64), batch_size=16)
     (token_ids, images), labels = next(iter(dataset))
-    assert token_ids.shape == (16, 16) and token_ids.dtype.name == "int32"
+    assert token_ids.shape == (16, 12) and token_ids.dtype.name == "int32"
     assert images.shape == (16, 64, 64, 3) and float(images.numpy().max()) <= 1.0
     np.testing.assert_array_equal(labels, shapes_pairs.labels[:16])
     np.testing.assert_array_equal(token_ids, preprocessor(shapes_pairs.texts[:16]))
@@ -23,14 +23,14 @@ def test_from_image_bytes_decodes_and_resizes(preprocessor):
     dataset = pipeline.from_image_bytes([buffer.getvalue()] * 2, ["a red circle", "a blue square"],
                                         [1, 0], preprocessor, (64, 64), batch_size=2)
     (token_ids, images), labels = next(iter(dataset))
-    assert images.shape == (2, 64, 64, 3) and token_ids.shape == (2, 16)
+    assert images.shape == (2, 64, 64, 3) and token_ids.shape == (2, 12)
 
 
 def test_from_groups_labels_first_caption_true(preprocessor):
     images = np.zeros((3, 64, 64, 3), np.uint8)
     texts = [["a red circle", "a blue circle"]] * 3
     (token_ids, _), labels = next(iter(pipeline.from_groups(images, texts, preprocessor, (64, 64))))
-    assert token_ids.shape == (3, 2, 16)
+    assert token_ids.shape == (3, 2, 12)
     np.testing.assert_array_equal(labels, [[1, 0]] * 3)
 
 

@@ -92,3 +92,27 @@ def test_bad_image_files_get_clear_errors(tmp_path):
     text.write_text("this is not an image")
     with pytest.raises(ValueError, match="Not a readable image"):
         load_image_file(str(text), (64, 64))
+
+
+def test_every_shapes_text_fits_the_tiny_sequence_length(preprocessor):
+    from conftest import _all_caption_words
+
+    from gemini_tf.config import GeminiConfig
+
+    texts = [t for c in _all_caption_words() for t in (c.text(), c.statement())]
+    untruncated = TextPreprocessor(preprocessor.vocabulary, sequence_length=64)(texts).numpy()
+    assert (untruncated != 0).sum(1).max() <= GeminiConfig.from_preset("tiny").sequence_length
+    assert "[UNK]" not in {preprocessor.vocabulary[i] for i in untruncated.ravel()}
+
+
+def test_packing_matches_keras_hub_start_end_packer():
+    import keras_hub
+
+    vocabulary = learn_vocabulary(["a red circle above a blue square, today!"] * 10, 60)
+    texts = ["", "a", "a red circle", "a red circle above a blue square today " * 3, "zebra ünïcode"]
+    for length in (2, 3, 6, 12):
+        preprocessor = TextPreprocessor(vocabulary, sequence_length=length)
+        packer = keras_hub.layers.StartEndPacker(
+            length, start_value=vocabulary.index("[CLS]"), end_value=vocabulary.index("[SEP]"), pad_value=0)
+        expected = packer(preprocessor._tokenizer.tokenize(tf.constant(texts)))
+        np.testing.assert_array_equal(preprocessor(texts), expected)

@@ -54,7 +54,7 @@ def test_group_matcher_learns_which_caption_is_true(preprocessor):
     assert history.history["itc_loss"][-1] < history.history["itc_loss"][0]
     # The shared GeminiModel now ranks the true caption first on its own.
     (token_ids, images), _ = next(iter(dataset))
-    probabilities = model.predict([tf.reshape(token_ids, (-1, 16)), tf.repeat(images, 3, 0)], verbose=0)
+    probabilities = model.predict([tf.reshape(token_ids, (-1, 12)), tf.repeat(images, 3, 0)], verbose=0)
     assert (probabilities.reshape(-1, 3).argmax(1) == 0).all()
 
 
@@ -79,7 +79,7 @@ MIRRORED_SCRIPT = textwrap.dedent(
     from gemini_tf.training import compile_model, get_strategy
 
     rng = np.random.default_rng(0)
-    token_ids = rng.integers(1, 50, (16, 16)).astype("int32")
+    token_ids = rng.integers(1, 50, (16, 12)).astype("int32")
     images = rng.random((16, 64, 64, 3)).astype("float32")
     labels = rng.integers(0, 2, 16).astype("float32")
     losses = []

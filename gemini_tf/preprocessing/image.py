@@ -12,8 +12,25 @@ import tensorflow as tf
 
 
 def decode_image(image_bytes: tf.Tensor) -> tf.Tensor:
-    """Encoded image bytes (scalar string) -> uint8 [H, W, 3]."""
-    image = tf.io.decode_image(image_bytes, channels=3, expand_animations=False)
+    """Encoded image bytes (scalar string) -> uint8 [H, W, 3].
+
+    Empty input and unknown formats fail with an InvalidArgumentError that names
+    `image_bytes`, before the decoder sees them.
+    """
+    first2, first4 = tf.strings.substr(image_bytes, 0, 2), tf.strings.substr(image_bytes, 0, 4)
+    known = tf.reduce_any([
+        tf.equal(first2, b"\xff\xd8"),  # JPEG
+        tf.equal(first4, b"\x89PNG"),
+        tf.equal(first4, b"GIF8"),
+        tf.equal(first2, b"BM"),
+    ])
+    checks = [
+        tf.debugging.assert_greater(tf.strings.length(image_bytes), 0,
+                                    message="image_bytes: empty (0 bytes)"),
+        tf.debugging.Assert(known, ["image_bytes: not a JPEG, PNG, GIF or BMP file"]),
+    ]
+    with tf.control_dependencies(checks):
+        image = tf.io.decode_image(image_bytes, channels=3, expand_animations=False)
     image.set_shape([None, None, 3])
     return image
 

@@ -3,9 +3,9 @@
 Tokenization uses `tensorflow_text.FastBertTokenizer` (lower-case, strip accents,
 FastWordpiece), because TF Serving links its ops and TFLite runs them as custom
 ops; keras-hub's `WordPieceTokenizer` relies on StaticRegexReplace, which TFLite
-cannot run. Packing ([CLS] ... [SEP], pad/truncate) uses keras-hub's
-`StartEndPacker`. The tf.data pipelines and the serving signatures both call
-this one layer.
+cannot run. Packing ([CLS] ... [SEP], pad/truncate) gives the same ids as
+keras-hub's `StartEndPacker` with dense ops that TFLite also runs. The tf.data
+pipelines, the serving signatures and the TFLite model all call this one layer.
 """
 
 from __future__ import annotations
@@ -70,14 +70,8 @@ class TextPreprocessor(keras.layers.Layer):
             unknown_token=UNK,
             lower_case_nfd_strip_accents=True,
         )
-        self._packer = keras_hub.layers.StartEndPacker(
-            sequence_length=sequence_length,
-            start_value=self.vocabulary.index(CLS),
-            end_value=self.vocabulary.index(SEP),
-            pad_value=0,
-            return_padding_mask=False,
-            dtype="int32",
-        )
+        self._cls_id = self.vocabulary.index(CLS)
+        self._sep_id = self.vocabulary.index(SEP)
 
     @property
     def vocabulary_size(self) -> int:
@@ -92,8 +86,20 @@ class TextPreprocessor(keras.layers.Layer):
         return super().__call__(texts, *args, **kwargs)
 
     def call(self, texts):
+        # [CLS] tokens [SEP] [PAD]..., exactly what keras-hub's StartEndPacker
+        # returns (a test checks that), but with dense ops only: StartEndPacker's
+        # RaggedRange / RaggedGather have no TFLite kernels, and this same graph
+        # runs in training, TF Serving and the TFLite `text` flavour.
         texts = tf.convert_to_tensor(texts, dtype=tf.string)
-        return tf.cast(self._packer(self._tokenizer.tokenize(texts)), tf.int32)
+        pieces = self._tokenizer.tokenize(texts)
+        body_length = self.sequence_length - 2
+        body = pieces.to_tensor(default_value=0, shape=[None, body_length])
+        lengths = tf.minimum(tf.cast(pieces.row_lengths(), tf.int32), body_length)
+        batch = tf.shape(body)[0]
+        ids = tf.concat([
+            tf.fill([batch, 1], self._cls_id), body, tf.zeros([batch, 1], tf.int32)
+        ], axis=1)
+        return ids + self._sep_id * tf.one_hot(lengths + 1, self.sequence_length, dtype=tf.int32)
 
     def tokens(self, texts) -> list[list[str]]:
         """Token strings of each text, without padding (for inspection and tests)."""

@@ -1,0 +1,1 @@
+"""Deployment: SavedModel for TF Serving, TFLite for devices."""

@@ -1,0 +1,161 @@
+"""TFLite conversion in four quantization variants, and a LiteRT `Predictor`.
+
+Converted from the exported SavedModel with builtin ops only (Flex ops are not in
+the TF 2.21 wheels). Two flavours:
+
+* `tensors`: `token_ids` int32 [batch, L] + `image` float32 [batch, H, W, 3] ->
+  `probability`. Pure builtins: runs on any LiteRT runtime.
+* `text`: `text` string [batch] + `image` -> `probability`. Tokenization runs in
+  the model as TF-Text custom ops, so the app must register them
+  (`tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS` in Python; the TF-Text
+  op resolver on devices).
+
+Image decoding stays in the app in both flavours.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+
+import numpy as np
+import tensorflow as tf
+
+QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
+FLAVOURS = {"tensors": "predict_tensors", "text": "predict_text"}
+
+
+def convert(
+    saved_model_dir: str,
+    quantize: str = "none",
+    flavour: str = "tensors",
+    representative_data: Iterator[dict] | None = None,
+) -> bytes:
+    """Converts one signature of an exported SavedModel to a .tflite flatbuffer."""
+    if quantize not in QUANTIZATIONS:
+        raise ValueError(f"Unknown quantization {quantize!r}; choose one of {list(QUANTIZATIONS)}.")
+    if flavour not in FLAVOURS:
+        raise ValueError(f"Unknown flavour {flavour!r}; choose one of {list(FLAVOURS)}.")
+    converter = tf.lite.TFLiteConverter.from_saved_model(
+        saved_model_dir, signature_keys=[FLAVOURS[flavour]]
+    )
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if flavour == "text":
+        converter.allow_custom_ops = True
+    if quantize != "none":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantize == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if quantize == "int8":
+        if flavour == "text":
+            raise ValueError(
+                "int8 needs calibration, and the TFLite calibrator cannot run the TF-Text "
+                "custom ops of the `text` flavour; use the `tensors` flavour for int8."
+            )
+        if representative_data is None:
+            raise ValueError("int8 quantization needs representative data from the training set.")
+        converter.representative_dataset = lambda: representative_data
+    return converter.convert()
+
+
+def interpreter(path: str, flavour: str = "tensors"):
+    """A LiteRT interpreter for a .tflite file (TF-Text ops registered for `text`)."""
+    from ai_edge_litert.interpreter import Interpreter, InterpreterWithCustomOps
+
+    if flavour != "text":
+        return Interpreter(model_path=path)
+    import tensorflow_text
+
+    return InterpreterWithCustomOps(
+        model_path=path, custom_op_registerers=tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS
+    )
+
+
+class Predictor:
+    """Runs a gemini_tf .tflite file with the package's own preprocessing.
+
+    Reads `vocab.txt` and `gemini_tf.json` from the .tflite file's folder, so a
+    Python user gets the SavedModel's answers from the same images and texts.
+    """
+
+    def __init__(self, path: str):
+        from gemini_tf.preprocessing.text import TextPreprocessor, load_vocabulary
+
+        folder = os.path.dirname(os.path.abspath(path))
+        with open(os.path.join(folder, "gemini_tf.json")) as f:
+            self.meta = json.load(f)
+        self.image_size = tuple(self.meta["image_size"])
+        self.flavour = "text" if os.path.basename(path).startswith("text") else "tensors"
+        self.preprocessor = TextPreprocessor(
+            load_vocabulary(os.path.join(folder, "vocab.txt")), self.meta["sequence_length"]
+        )
+        self._interpreter = interpreter(path, self.flavour)
+        self._runner = self._interpreter.get_signature_runner(FLAVOURS[self.flavour])
+
+    def predict(self, images, texts) -> np.ndarray:
+        """P(match) per pair; `images` are file paths or uint8 arrays [N, H, W, 3]."""
+        from gemini_tf.preprocessing.image import load_image_file, preprocess_images
+
+        texts = [str(t) for t in texts]
+        if len(images) and isinstance(images[0], (str, os.PathLike)):
+            pixels = np.stack([load_image_file(str(p), self.image_size) for p in images])
+        else:
+            pixels = preprocess_images(np.asarray(images), self.image_size)
+        if len(pixels) != len(texts):
+            raise ValueError(f"Got {len(pixels)} images but {len(texts)} texts.")
+        outputs = []
+        for image, text in zip(pixels, texts):  # batch 1: what devices run
+            if self.flavour == "text":
+                result = self._runner(text=np.array([text.encode("utf-8")]), image=image[None])
+            else:
+                token_ids = self.preprocessor([text]).numpy()
+                result = self._runner(token_ids=token_ids, image=image[None])
+            outputs.append(float(np.reshape(result["probability"], -1)[0]))
+        return np.asarray(outputs, np.float32)
+
+
+def export_tflite(
+    saved_model_dir: str,
+    output_dir: str,
+    quantizations: tuple[str, ...] = QUANTIZATIONS,
+    flavours: tuple[str, ...] = ("tensors", "text"),
+    representative_data: list[dict] | None = None,
+) -> list[str]:
+    """Writes `{flavour}_{quantization}.tflite` files plus vocab.txt and gemini_tf.json.
+
+    int8 is written for the `tensors` flavour only (seven files by default).
+    """
+    import shutil
+
+    os.makedirs(output_dir, exist_ok=True)
+    for name in ("vocab.txt", "gemini_tf.json"):
+        shutil.copy(os.path.join(saved_model_dir, "assets.extra", name), output_dir)
+    paths = []
+    for flavour in flavours:
+        for quantize in quantizations:
+            if (flavour, quantize) == ("text", "int8"):
+                continue  # see `convert`: calibration cannot run TF-Text custom ops
+            data = None
+            if quantize == "int8" and representative_data is not None:
+                data = iter([{"token_ids": d["token_ids"], "image": d["image"]}
+                             for d in representative_data])
+            path = os.path.join(output_dir, f"{flavour}_{quantize}.tflite")
+            with open(path, "wb") as f:
+                f.write(convert(saved_model_dir, quantize, flavour, data))
+            paths.append(path)
+    return paths
+
+
+def representative_shapes_data(bundle, count: int = 200, seed: int = 0) -> list[dict]:
+    """Calibration samples (batch 1) from the Shapes *training* split, preprocessed as in training."""
+    from gemini_tf.data import shapes
+    from gemini_tf.preprocessing.image import preprocess_images
+
+    config = bundle.config
+    pairs = shapes.make_pairs(count // 2, "train", seed, config.image_size[0],
+                              config.image_size[0] // config.patch_size,
+                              statements=config.task == "classify")
+    images = preprocess_images(pairs.images, config.image_size)
+    token_ids = bundle.preprocessor(pairs.texts).numpy()
+    return [{"image": images[i:i + 1], "token_ids": token_ids[i:i + 1]} for i in range(len(pairs))]

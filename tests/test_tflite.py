@@ -1,0 +1,74 @@
+"""TFLite variants run in LiteRT (ai_edge_litert) and agree with Keras."""
+
+import os
+
+import numpy as np
+import pytest
+
+from gemini_tf.data import shapes
+from gemini_tf.export.tflite import (
+    Predictor, convert, export_tflite, interpreter, representative_shapes_data,
+)
+
+
+@pytest.fixture(scope="module")
+def tflite_dir(exported, trained_bundle, tmp_path_factory):
+    out = tmp_path_factory.mktemp("tflite")
+    export_tflite(exported[1], str(out), representative_data=representative_shapes_data(trained_bundle, 40))
+    return out
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    return shapes.make_pairs(8, "test", seed=3)
+
+
+def test_all_variants_are_written_with_their_assets(tflite_dir):
+    names = set(os.listdir(tflite_dir))
+    for flavour in ("tensors", "text"):
+        for quantize in ("none", "dynamic", "float16", "int8"):
+            assert (f"{flavour}_{quantize}.tflite" in names) == ((flavour, quantize) != ("text", "int8"))
+    assert {"vocab.txt", "gemini_tf.json"} <= names
+    sizes = {q: os.path.getsize(tflite_dir / f"tensors_{q}.tflite") for q in ("none", "dynamic", "float16")}
+    assert sizes["dynamic"] < sizes["float16"] < sizes["none"]
+
+
+def test_tensor_flavour_uses_builtin_ops_only(tflite_dir):
+    runner = interpreter(str(tflite_dir / "tensors_none.tflite"))
+    ops = {op["op_name"] for op in runner._get_ops_details()}
+    assert not [op for op in ops if op.startswith("Flex") or op == "CUSTOM"], ops
+
+
+@pytest.mark.parametrize("flavour", ["tensors", "text"])
+def test_float_tflite_matches_keras(tflite_dir, trained_bundle, pairs, flavour):
+    keras_probabilities = trained_bundle.predict(pairs.images, pairs.texts)
+    lite = Predictor(str(tflite_dir / f"{flavour}_none.tflite")).predict(pairs.images, pairs.texts)
+    assert np.abs(lite - keras_probabilities).max() <= 1e-4
+
+
+@pytest.mark.parametrize("quantize", ["dynamic", "float16", "int8"])
+def test_quantized_variants_run_and_stay_close(tflite_dir, trained_bundle, pairs, quantize):
+    keras_probabilities = trained_bundle.predict(pairs.images, pairs.texts)
+    for flavour in ("tensors", "text") if quantize != "int8" else ("tensors",):
+        lite = Predictor(str(tflite_dir / f"{flavour}_{quantize}.tflite")).predict(pairs.images, pairs.texts)
+        assert np.isfinite(lite).all() and ((0 <= lite) & (lite <= 1)).all()
+        assert np.abs(lite - keras_probabilities).max() < 0.25  # accuracy is judged in benchmarks/
+
+
+def test_predictor_reads_image_files_and_odd_texts(tflite_dir, tmp_path, pairs):
+    from PIL import Image
+
+    path = tmp_path / "scene.png"
+    Image.fromarray(pairs.images[0]).save(path)
+    predictor = Predictor(str(tflite_dir / "text_none.tflite"))
+    out = predictor.predict([str(path)] * 3, ["", "a " * 5000, "🙂 ñandú"])
+    assert np.isfinite(out).all()
+
+
+def test_bad_conversion_arguments(exported):
+    with pytest.raises(ValueError, match="Unknown quantization"):
+        convert(exported[1], quantize="int4")
+    with pytest.raises(ValueError, match="representative data"):
+        convert(exported[1], quantize="int8")
+    with pytest.raises(ValueError, match="calibrator cannot run the TF-Text"):
+        convert(exported[1], quantize="int8", flavour="text")
