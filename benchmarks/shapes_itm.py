@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--preset", default="tiny")
     parser.add_argument("--fusions", nargs="+", default=["cross_attention", "concat"])
     parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--train-scenes", type=int, default=20000)
+    parser.add_argument("--train-scenes", type=int, default=16000)
     parser.add_argument("--test-scenes", type=int, default=1000)
     parser.add_argument("--learning-rate", type=float, default=5e-4)
     parser.add_argument("--out", default=None, help="JSON results file")

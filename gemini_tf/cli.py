@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int, default=5, help="training epochs (default: 5)")
     train.add_argument("--batch-size", type=int, default=32, help="images per batch (default: 32)")
     train.add_argument("--learning-rate", type=float, default=5e-4, help="peak AdamW learning rate (default: 5e-4)")
-    train.add_argument("--train-scenes", type=int, default=20000, help="Shapes training scenes (default: 20000)")
+    train.add_argument("--train-scenes", type=int, default=16000, help="Shapes training scenes (default: 16000)")
     train.add_argument("--validation-scenes", type=int, default=1000, help="Shapes validation scenes (default: 1000)")
     train.add_argument("--output-dir", default="saved_models/gemini", help="where the bundle is saved (default: saved_models/gemini)")
     train.add_argument("--seed", type=int, default=0, help="random seed for data and weights (default: 0)")

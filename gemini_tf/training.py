@@ -117,7 +117,7 @@ def train(
     epochs: int = 5,
     batch_size: int = 32,
     learning_rate: float = 5e-4,
-    train_scenes: int = 20000,
+    train_scenes: int = 16000,
     validation_scenes: int = 1000,
     group_size: int = 4,
     seed: int = 0,

@@ -72,6 +72,7 @@ class TextPreprocessor(keras.layers.Layer):
         )
         self._cls_id = self.vocabulary.index(CLS)
         self._sep_id = self.vocabulary.index(SEP)
+        self.built = True  # no weights: the vocabulary lives in the tokenizer's model buffer
 
     @property
     def vocabulary_size(self) -> int:
