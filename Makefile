@@ -23,11 +23,13 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 
+# Re-run every notebook in place at full size (commits real outputs).
 notebooks: $(STAMP)
-	$(BIN)/python -m gemini_tf.notebooks notebooks/01_quickstart.ipynb
+	cd notebooks && for nb in *.ipynb; do ../$(BIN)/jupyter-execute --inplace --timeout=1800 "$$nb" || exit 1; done
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/shapes_itm.py --preset tiny
+	$(BIN)/python benchmarks/deploy.py --model saved_models/quickstart
 
 clean:
 	rm -rf $(VENV) build *.egg-info

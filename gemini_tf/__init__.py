@@ -12,6 +12,8 @@ from gemini_tf.config import PRESETS, GeminiConfig
 from gemini_tf.data import shapes
 from gemini_tf.data.pipeline import from_arrays, from_groups, from_image_bytes
 from gemini_tf.evaluation import binary_metrics, evaluate_shapes, metrics_by_kind
+from gemini_tf.export.saved_model import export_saved_model
+from gemini_tf.export.tflite import export_tflite
 from gemini_tf.models.fusion import ConcatFusion, CrossAttentionFusion
 from gemini_tf.models.gemini import GeminiModel, gemini_model
 from gemini_tf.models.group_matcher import GroupMatcher
@@ -30,7 +32,8 @@ from gemini_tf.training import build_model, compile_model, fit, get_strategy, tr
 __all__ = [
     "ConcatFusion", "CrossAttentionFusion", "GeminiBundle", "GeminiConfig", "GeminiModel",
     "GroupMatcher", "ImageEncoder", "PRESETS", "TextEncoder", "TextPreprocessor",
-    "binary_metrics", "build_model", "compile_model", "decode_image", "evaluate_shapes", "fit",
+    "binary_metrics", "build_model", "compile_model", "decode_image", "evaluate_shapes",
+    "export_saved_model", "export_tflite", "fit",
     "from_arrays", "from_groups", "from_image_bytes", "gemini_model", "get_strategy",
     "learn_vocabulary", "load", "load_image_file", "metrics_by_kind", "preprocess_image_bytes",
     "preprocess_images", "shapes", "train",
