@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn import metrics as sk_metrics
 
+from gemini_tf.data import shapes
 from gemini_tf.data.shapes import HARD_KINDS
 
 
@@ -72,8 +73,6 @@ def _column_order(column: str) -> tuple[int, str]:
 def evaluate_shapes(bundle, split: str = "test", num_scenes: int = 1000, seed: int = 0) -> dict[str, float]:
     """Metrics of a bundle on a Shapes split: one positive, one random negative and
     one negative of each available one-difference kind per scene."""
-    from gemini_tf.data import shapes
-
     config = bundle.config
     pairs = shapes.make_pairs(
         num_scenes, split, seed, config.image_size[0], config.image_size[0] // config.patch_size,

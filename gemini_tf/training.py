@@ -14,8 +14,15 @@ import os
 import keras
 import tensorflow as tf
 
+from gemini_tf.bundle import GeminiBundle
 from gemini_tf.config import GeminiConfig
+from gemini_tf.data import pipeline, shapes
+from gemini_tf.evaluation import evaluate_shapes
 from gemini_tf.models.gemini import GeminiModel, gemini_model
+from gemini_tf.models.group_matcher import (
+    GroupMatcher, group_accuracy, group_matching_loss, pair_accuracy,
+)
+from gemini_tf.preprocessing.text import TextPreprocessor, learn_vocabulary
 
 STRATEGIES = ("default", "mirrored")
 
@@ -130,14 +137,6 @@ def train(
     listwise with `GroupMatcher`; task="classify": yes/no statements trained with
     binary cross-entropy. Returns the `GeminiBundle` (also saved to `output_dir`).
     """
-    from gemini_tf.bundle import GeminiBundle
-    from gemini_tf.data import pipeline, shapes
-    from gemini_tf.evaluation import evaluate_shapes
-    from gemini_tf.models.group_matcher import (
-        GroupMatcher, group_accuracy, group_matching_loss, pair_accuracy,
-    )
-    from gemini_tf.preprocessing.text import TextPreprocessor, learn_vocabulary
-
     if data != "shapes":
         raise ValueError(f"Unknown data {data!r}: this version trains on 'shapes' only.")
     config = GeminiConfig.from_preset(preset, fusion=fusion, task=task)

@@ -44,6 +44,21 @@ def check_texts(texts: Sequence[str], where: str = "texts") -> list[str]:
     return texts
 
 
+def _labelled_slices(images, texts: Sequence[str], labels, shuffle: bool, seed: int) -> tf.data.Dataset:
+    """Validated, optionally shuffled ((text, image), label) elements."""
+    texts = check_texts(texts)
+    labels = check_labels(labels)
+    if len(images) != len(texts) or len(texts) != len(labels):
+        raise ValueError(
+            f"images ({len(images)}), texts ({len(texts)}) and labels ({len(labels)}) "
+            "must have the same length."
+        )
+    dataset = tf.data.Dataset.from_tensor_slices(((texts, images), labels))
+    if shuffle:
+        dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+    return dataset
+
+
 def from_arrays(
     images: np.ndarray,
     texts: Sequence[str],
@@ -55,16 +70,7 @@ def from_arrays(
     seed: int = 0,
 ) -> tf.data.Dataset:
     """Decoded uint8 images [N, H, W, 3] + texts + labels -> batched dataset."""
-    texts = check_texts(texts)
-    labels = check_labels(labels)
-    if len(images) != len(texts) or len(texts) != len(labels):
-        raise ValueError(
-            f"images ({len(images)}), texts ({len(texts)}) and labels ({len(labels)}) "
-            "must have the same length."
-        )
-    dataset = tf.data.Dataset.from_tensor_slices(((texts, images), labels))
-    if shuffle:
-        dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+    dataset = _labelled_slices(images, texts, labels, shuffle, seed)
 
     def preprocess(inputs, label):
         text, image = inputs
@@ -84,11 +90,7 @@ def from_image_bytes(
     seed: int = 0,
 ) -> tf.data.Dataset:
     """Encoded image files (bytes) + texts + labels -> batched dataset."""
-    texts = check_texts(texts)
-    labels = check_labels(labels)
-    dataset = tf.data.Dataset.from_tensor_slices(((list(texts), list(image_bytes)), labels))
-    if shuffle:
-        dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+    dataset = _labelled_slices(list(image_bytes), texts, labels, shuffle, seed)
     dataset = dataset.map(
         lambda inputs, label: ((inputs[0], preprocess_image_bytes(inputs[1], image_size)), label),
         num_parallel_calls=AUTOTUNE,
