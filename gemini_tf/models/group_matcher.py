@@ -8,7 +8,8 @@ logits of the group compete in a softmax. The gradient then points at the one
 word that differs. A binary cross-entropy term on the same logits keeps the
 sigmoid calibrated, so the trained `GeminiModel` answers "match?" on its own.
 The image is encoded once per group, so a step costs little more than K text
-passes.
+passes. Under `MirroredStrategy` each replica contrasts the images and captions
+of its own share of the batch (negatives are per replica, not global).
 """
 
 from __future__ import annotations
