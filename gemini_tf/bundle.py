@@ -17,8 +17,9 @@ import numpy as np
 import tensorflow as tf
 
 from gemini_tf.config import GeminiConfig
+from gemini_tf.data.pipeline import check_texts
 from gemini_tf.models.gemini import GeminiModel
-from gemini_tf.preprocessing.image import load_image_file, preprocess_images
+from gemini_tf.preprocessing.image import load_images
 from gemini_tf.preprocessing.text import TextPreprocessor, load_vocabulary, save_vocabulary
 
 MODEL_FILE, VOCAB_FILE, META_FILE = "model.keras", "vocab.txt", "gemini_tf.json"
@@ -40,14 +41,8 @@ class GeminiBundle:
 
         `images`: image file paths, or uint8 arrays [N, H, W, 3].
         """
-        texts = [str(t) for t in texts]
-        for row, text in enumerate(texts):
-            if not text.strip():
-                raise ValueError(f"Text {row} is empty; give a caption or statement.")
-        if len(images) and isinstance(images[0], (str, os.PathLike)):
-            images = np.stack([load_image_file(str(p), self.config.image_size) for p in images])
-        else:
-            images = preprocess_images(np.asarray(images), self.config.image_size)
+        texts = check_texts(texts)
+        images = load_images(images, self.config.image_size)
         if len(images) != len(texts):
             raise ValueError(f"Got {len(images)} images but {len(texts)} texts.")
         token_ids = self.preprocessor(tf.constant(texts)).numpy()

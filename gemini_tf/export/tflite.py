@@ -22,6 +22,9 @@ from collections.abc import Iterator
 import numpy as np
 import tensorflow as tf
 
+from gemini_tf.preprocessing.image import load_images
+from gemini_tf.preprocessing.text import TextPreprocessor, load_vocabulary
+
 QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
 FLAVOURS = {"tensors": "predict_tensors", "text": "predict_text"}
 
@@ -80,8 +83,6 @@ class Predictor:
     """
 
     def __init__(self, path: str):
-        from gemini_tf.preprocessing.text import TextPreprocessor, load_vocabulary
-
         folder = os.path.dirname(os.path.abspath(path))
         with open(os.path.join(folder, "gemini_tf.json")) as f:
             self.meta = json.load(f)
@@ -95,13 +96,8 @@ class Predictor:
 
     def predict(self, images, texts) -> np.ndarray:
         """P(match) per pair; `images` are file paths or uint8 arrays [N, H, W, 3]."""
-        from gemini_tf.preprocessing.image import load_image_file, preprocess_images
-
         texts = [str(t) for t in texts]
-        if len(images) and isinstance(images[0], (str, os.PathLike)):
-            pixels = np.stack([load_image_file(str(p), self.image_size) for p in images])
-        else:
-            pixels = preprocess_images(np.asarray(images), self.image_size)
+        pixels = load_images(images, self.image_size)
         if len(pixels) != len(texts):
             raise ValueError(f"Got {len(pixels)} images but {len(texts)} texts.")
         outputs = []

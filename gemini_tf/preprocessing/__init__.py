@@ -3,6 +3,7 @@
 from gemini_tf.preprocessing.image import (
     decode_image,
     load_image_file,
+    load_images,
     preprocess_image_bytes,
     preprocess_images,
     resize_and_scale,

@@ -7,6 +7,8 @@ decoded bytes, in-memory arrays, the tf.data pipelines and the serving signature
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import tensorflow as tf
 
@@ -52,6 +54,13 @@ def preprocess_image_bytes(image_bytes: tf.Tensor, image_size: tuple[int, int]) 
 def preprocess_images(images, image_size: tuple[int, int]) -> np.ndarray:
     """Decoded uint8 arrays [N, H, W, 3] (or [H, W, 3]) -> float32 numpy in [0, 1]."""
     return resize_and_scale(tf.convert_to_tensor(images), image_size).numpy()
+
+
+def load_images(images, image_size: tuple[int, int]) -> np.ndarray:
+    """Image file paths, or decoded uint8 arrays [N, H, W, 3] -> float32 [N, *image_size, 3]."""
+    if len(images) and isinstance(images[0], (str, os.PathLike)):
+        return np.stack([load_image_file(str(path), image_size) for path in images])
+    return preprocess_images(np.asarray(images), image_size)
 
 
 def load_image_file(path: str, image_size: tuple[int, int]) -> np.ndarray:
