@@ -23,6 +23,7 @@ from gemini_tf.preprocessing.image import load_images
 from gemini_tf.preprocessing.text import TextPreprocessor, load_vocabulary, save_vocabulary
 
 MODEL_FILE, VOCAB_FILE, META_FILE = "model.keras", "vocab.txt", "gemini_tf.json"
+MATCHER_FILE = "matcher.keras"
 
 
 @dataclasses.dataclass
@@ -35,6 +36,15 @@ class GeminiBundle:
     label_names: tuple[str, str] = ("no_match", "match")
     metrics: dict = dataclasses.field(default_factory=dict)
     history: dict = dataclasses.field(default_factory=dict)
+    matcher: keras.Model | None = None  # ContrastiveMatcher: embeddings for retrieval
+
+    def require_matcher(self) -> keras.Model:
+        if self.matcher is None:
+            raise ValueError(
+                "This model has no contrastive embeddings; train it with "
+                "matching='contrastive' (`gemini-tf train --matching contrastive`) to retrieve."
+            )
+        return self.matcher
 
     def predict(self, images, texts: list[str], batch_size: int = 256) -> np.ndarray:
         """P(match) (or P(class 1)) for each (image, text) pair.
@@ -52,6 +62,8 @@ class GeminiBundle:
     def save(self, directory: str) -> None:
         os.makedirs(directory, exist_ok=True)
         self.model.save(os.path.join(directory, MODEL_FILE))
+        if self.matcher is not None:
+            self.matcher.save(os.path.join(directory, MATCHER_FILE))
         save_vocabulary(self.preprocessor.vocabulary, os.path.join(directory, VOCAB_FILE))
         from gemini_tf import __version__
 
@@ -80,11 +92,16 @@ def load(directory: str) -> GeminiBundle:
     with open(os.path.join(directory, META_FILE)) as f:
         meta = json.load(f)
     config = GeminiConfig.from_dict(meta["config"])
-    model = keras.saving.load_model(os.path.join(directory, MODEL_FILE))
+    matcher = None
+    if os.path.isfile(os.path.join(directory, MATCHER_FILE)):
+        matcher = keras.saving.load_model(os.path.join(directory, MATCHER_FILE))
+        model = matcher.gemini
+    else:
+        model = keras.saving.load_model(os.path.join(directory, MODEL_FILE))
     preprocessor = TextPreprocessor(
         load_vocabulary(os.path.join(directory, VOCAB_FILE)), config.sequence_length
     )
     return GeminiBundle(
         model, preprocessor, config, tuple(meta.get("label_names", ("0", "1"))),
-        meta.get("metrics", {}), meta.get("history", {}),
+        meta.get("metrics", {}), meta.get("history", {}), matcher,
     )

@@ -80,3 +80,31 @@ def evaluate_shapes(bundle, split: str = "test", num_scenes: int = 1000, seed: i
     )
     probabilities = bundle.predict(pairs.images, pairs.texts)
     return metrics_by_kind(pairs.labels, probabilities, pairs.kinds)
+
+
+def predict_dataset(model, dataset) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, P(label = 1)) of every batch of a ((inputs), labels) dataset."""
+    labels, probabilities = [], []
+    for inputs, batch_labels in dataset:
+        labels.append(np.asarray(batch_labels).reshape(-1))
+        probabilities.append(np.asarray(model(inputs, training=False))[:, -1])
+    return np.concatenate(labels), np.concatenate(probabilities)
+
+
+def evaluate_dataset(model, dataset) -> dict[str, float]:
+    """`binary_metrics` of a classifier on a labelled dataset."""
+    return binary_metrics(*predict_dataset(model, dataset))
+
+
+def vote_accuracy(labels, probabilities, groups, threshold: float = 0.5) -> float:
+    """Accuracy of the majority vote of each group (e.g. an NLVR sentence's six images).
+
+    Ties count as "true" (positive).
+    """
+    labels, groups = np.asarray(labels).astype(int), np.asarray(groups)
+    votes = (np.asarray(probabilities).reshape(-1) >= threshold).astype(float)
+    correct = []
+    for group in np.unique(groups):
+        members = groups == group
+        correct.append(int(votes[members].mean() >= 0.5) == labels[members][0])
+    return float(np.mean(correct))

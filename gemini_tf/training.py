@@ -10,8 +10,10 @@ resumes at the epoch where it stopped).
 from __future__ import annotations
 
 import os
+import zlib
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from gemini_tf.bundle import GeminiBundle
@@ -19,12 +21,20 @@ from gemini_tf.config import GeminiConfig
 from gemini_tf.data import pipeline, shapes
 from gemini_tf.evaluation import evaluate_shapes
 from gemini_tf.models.gemini import GeminiModel, gemini_model
+from gemini_tf.data.captions import CaptionSet
+from gemini_tf.data.nlvr import load_nlvr, split_by_directory
+from gemini_tf.data.records import Record, read_images
+from gemini_tf.data.manifest import read_manifest
+from gemini_tf.data.sources import detect, load_captions
+from gemini_tf.data.tfrecords import from_tfrecords, read_tfrecords
+from gemini_tf.models.contrastive_matcher import ContrastiveMatcher
 from gemini_tf.models.group_matcher import (
     GroupMatcher, group_accuracy, group_matching_loss, pair_accuracy,
 )
 from gemini_tf.preprocessing.text import TextPreprocessor, learn_vocabulary
 
 STRATEGIES = ("default", "mirrored")
+MATCHING = ("groups", "contrastive")
 
 
 def get_strategy(name: str = "default") -> tf.distribute.Strategy:
@@ -50,6 +60,13 @@ def learning_rate_schedule(
     )
 
 
+def adamw(learning_rate: float, total_steps: int, weight_decay: float = 0.01) -> keras.optimizers.Optimizer:
+    """AdamW with warmup + cosine decay and gradient clipping: every trainer's optimizer."""
+    return keras.optimizers.AdamW(
+        learning_rate_schedule(learning_rate, total_steps), weight_decay=weight_decay, clipnorm=1.0
+    )
+
+
 def compile_model(
     model: keras.Model,
     total_steps: int,
@@ -59,11 +76,7 @@ def compile_model(
     """Compiles with AdamW (warmup + cosine) and the task's loss and metrics."""
     binary = model.output_shape[-1] == 1
     model.compile(
-        optimizer=keras.optimizers.AdamW(
-            learning_rate_schedule(learning_rate, total_steps),
-            weight_decay=weight_decay,
-            clipnorm=1.0,
-        ),
+        optimizer=adamw(learning_rate, total_steps, weight_decay),
         loss="binary_crossentropy" if binary else "sparse_categorical_crossentropy",
         metrics=["accuracy", keras.metrics.AUC(name="auc")] if binary else ["accuracy"],
     )
@@ -127,30 +140,61 @@ def train(
     train_scenes: int = 16000,
     validation_scenes: int = 1000,
     group_size: int = 4,
+    matching: str | None = None,
+    contrastive_loss: str = "infonce",
+    vocabulary_size: int = 1000,
+    validation_images: int = 300,
+    config_overrides: dict | None = None,
+    strict: bool = False,
+    allow_outside_root: bool = False,
     seed: int = 0,
     strategy: str = "default",
     verbose: int | str = "auto",
 ):
-    """Trains a Gemini model on the embedded Shapes data and saves a bundle in `output_dir`.
+    """Trains a Gemini model and saves a bundle in `output_dir`; returns the `GeminiBundle`.
 
-    task="itm": caption groups (true caption + one-difference negatives) trained
-    listwise with `GroupMatcher`; task="classify": yes/no statements trained with
-    binary cross-entropy. Returns the `GeminiBundle` (also saved to `output_dir`).
+    data="shapes" (the embedded generator) or a path (`data.sources.detect`):
+    task="itm" takes Flickr8k, COCO or a caption manifest; task="classify" takes
+    NLVR, a labelled manifest or TFRecord shards. Bad rows are skipped and
+    counted (`strict=True`: stop at the first). task="itm" trains matching: `matching="groups"` (Shapes
+    default) trains listwise on one-difference caption groups with
+    `GroupMatcher`; `matching="contrastive"` (default for photos) trains
+    ITC + ITM on mined hard negatives with `ContrastiveMatcher`, whose
+    embeddings the bundle keeps for retrieval. task="classify" trains yes/no
+    statements with binary cross-entropy.
     """
-    if data != "shapes":
-        raise ValueError(f"Unknown data {data!r}: this version trains on 'shapes' only.")
-    config = GeminiConfig.from_preset(preset, fusion=fusion, task=task)
+    matching = matching or ("groups" if data == "shapes" else "contrastive")
+    if matching not in MATCHING:
+        raise ValueError(f"Unknown matching {matching!r}; choose one of {list(MATCHING)}.")
+    config = GeminiConfig.from_preset(preset, fusion=fusion, task=task, **(config_overrides or {}))
     keras.utils.set_random_seed(seed)
-    size, grid = config.image_size[0], config.image_size[0] // config.patch_size
+    progress = bool(verbose)
+    if data != "shapes" and task == "classify":
+        train_split, validation_split = labelled_splits(data, strict, allow_outside_root, progress)
+        return train_classifier(output_dir, config, train_split, validation_split, epochs, batch_size,
+                                learning_rate, vocabulary_size, seed, strategy, verbose)
+    if data != "shapes":
+        captions = load_captions(data, "train", strict, progress, allow_outside_root)
+        train_set, validation_set = captions.split(validation_images)
+        return _train_contrastive(output_dir, config, train_set, validation_set, epochs, batch_size,
+                                  learning_rate, contrastive_loss, vocabulary_size, seed, strategy, verbose)
+    size, grid = config.image_size[0], config.grid_size[0]
+    if task == "itm" and matching == "contrastive":
+        train_set, validation_set = (shapes.make_groups(n, split, seed, size, grid, 1, progress=progress)
+                                     for n, split in ((train_scenes, "train"), (validation_scenes, "validation")))
+        as_captions = lambda g: CaptionSet(list(g.images), [t[0] for t in g.texts], np.arange(len(g)))  # noqa: E731
+        return _train_contrastive(output_dir, config, as_captions(train_set), as_captions(validation_set),
+                                  epochs, batch_size, learning_rate, contrastive_loss, vocabulary_size,
+                                  seed, strategy, verbose, evaluate_on_shapes=validation_scenes)
     if task == "itm":
-        splits = [shapes.make_groups(n, split, seed, size, grid, group_size, progress=bool(verbose))
+        splits = [shapes.make_groups(n, split, seed, size, grid, group_size, progress=progress)
                   for n, split in ((train_scenes, "train"), (validation_scenes, "validation"))]
         texts = [t for group in splits[0].texts for t in group]
     else:
-        splits = [shapes.make_pairs(n, split, seed, size, grid, statements=True, progress=bool(verbose))
+        splits = [shapes.make_pairs(n, split, seed, size, grid, statements=True, progress=progress)
                   for n, split in ((train_scenes, "train"), (validation_scenes, "validation"))]
         texts = splits[0].texts
-    preprocessor = TextPreprocessor(learn_vocabulary(texts), config.sequence_length)
+    preprocessor = TextPreprocessor(learn_vocabulary(texts, vocabulary_size), config.sequence_length)
     config.vocabulary_size = preprocessor.vocabulary_size
 
     def dataset(part, shuffle):
@@ -166,13 +210,8 @@ def train(
         model = gemini_model(config)
         if task == "itm":
             trainer = GroupMatcher(model, embedding_dim=config.hidden_dim)
-            trainer.compile(
-                optimizer=keras.optimizers.AdamW(
-                    learning_rate_schedule(learning_rate, total_steps), weight_decay=0.01, clipnorm=1.0
-                ),
-                loss=group_matching_loss,
-                metrics=[group_accuracy, pair_accuracy],
-            )
+            trainer.compile(optimizer=adamw(learning_rate, total_steps), loss=group_matching_loss,
+                            metrics=[group_accuracy, pair_accuracy])
             trainer(next(iter(train_data))[0])  # BackupAndRestore needs built weights.
         else:
             trainer = compile_model(model, total_steps, learning_rate)
@@ -180,8 +219,135 @@ def train(
                   os.path.join(output_dir, "run"), verbose=verbose)
     bundle = GeminiBundle(
         model, preprocessor, config, ("no_match", "match") if task == "itm" else ("false", "true"),
-        history={k: [float(x) for x in v] for k, v in history.history.items()},
+        history=_history(history),
     )
     bundle.metrics = evaluate_shapes(bundle, "validation", validation_scenes, seed)
+    bundle.save(output_dir)
+    return bundle
+
+
+def _history(history: keras.callbacks.History) -> dict[str, list[float]]:
+    return {k: [float(x) for x in v] for k, v in history.history.items()}
+
+
+def caption_datasets(
+    train_set: CaptionSet, validation_set: CaptionSet, preprocessor: TextPreprocessor,
+    image_size: tuple[int, int], batch_size: int, seed: int = 0, progress: bool = False,
+) -> tuple[tf.data.Dataset, tf.data.Dataset, np.ndarray]:
+    """Training (augmented, shuffled) and validation datasets of `ContrastiveMatcher` inputs.
+
+    Photos are decoded once into memory, at 5/4 of `image_size` so random
+    crops keep detail. Returns the validation images too (uint8, for retrieval).
+    """
+    def pixels(captions: CaptionSet, size):
+        images = captions.images
+        return read_images(images, size, progress) if isinstance(images[0], str) else np.asarray(images)
+
+    cache_size = tuple(s * 5 // 4 for s in image_size)
+    train_data = pipeline.from_captions(
+        pixels(train_set, cache_size), train_set.texts, train_set.image_index, preprocessor,
+        image_size, batch_size, shuffle=True, augment=True, seed=seed)
+    validation_images = pixels(validation_set, image_size)
+    validation_data = pipeline.from_captions(
+        validation_images, validation_set.texts, validation_set.image_index, preprocessor,
+        image_size, batch_size)
+    return train_data, validation_data, validation_images
+
+
+def _train_contrastive(output_dir, config, train_set, validation_set, epochs, batch_size, learning_rate,
+                       loss, vocabulary_size, seed, strategy, verbose, evaluate_on_shapes: int = 0):
+    """ITC + ITM joint pre-training (`ContrastiveMatcher`) on captioned images."""
+    from gemini_tf.retrieval import evaluate_retrieval
+
+    preprocessor = TextPreprocessor(learn_vocabulary(train_set.texts, vocabulary_size), config.sequence_length)
+    config.vocabulary_size = preprocessor.vocabulary_size
+    train_data, validation_data, validation_images = caption_datasets(
+        train_set, validation_set, preprocessor, config.image_size, batch_size, seed, bool(verbose))
+    total_steps = epochs * (len(train_set) // batch_size)
+    with get_strategy(strategy).scope():
+        model = gemini_model(config)
+        matcher = ContrastiveMatcher(model, embedding_dim=config.hidden_dim, loss=loss, seed=seed)
+        matcher.compile(optimizer=adamw(learning_rate, total_steps))
+        matcher(next(iter(train_data))[0])  # BackupAndRestore needs built weights.
+    history = fit(matcher, train_data, validation_data, epochs, os.path.join(output_dir, "run"),
+                  verbose=verbose)
+    bundle = GeminiBundle(model, preprocessor, config, ("no_match", "match"), history=_history(history),
+                          matcher=matcher)
+    retrieval = evaluate_retrieval(matcher, preprocessor, validation_images, validation_set.texts,
+                                   validation_set.image_index, config.image_size, k_test=16)
+    bundle.metrics = {f"{key}/{name}": value for key, row in retrieval.items() for name, value in row.items()}
+    if evaluate_on_shapes:
+        bundle.metrics.update(evaluate_shapes(bundle, "validation", evaluate_on_shapes, seed))
+    bundle.save(output_dir)
+    return bundle
+
+
+def labelled_splits(path: str, strict: bool = False, allow_outside_root: bool = False,
+                    progress: bool = False):
+    """(train, validation) of a labelled source: lists of `Record`s, or ("tfrecords", path, part).
+
+    NLVR trains on `dev` minus numbered directory 5 (validation); manifests and
+    TFRecords hold out 10 % by a hash of the image (TFRecords: example id).
+    """
+    kind = detect(path)
+    if kind == "nlvr":
+        records, report = load_nlvr(path, "dev", strict, progress)
+    elif kind == "manifest":
+        records, report = read_manifest(path, strict, allow_outside_root, require_labels=True)
+    elif kind == "tfrecords":
+        return ("tfrecords", path, "train"), ("tfrecords", path, "validation")
+    else:
+        raise ValueError(f"{path} holds {kind} captions; task 'classify' needs labelled data "
+                         "(NLVR, a manifest with a label column, or TFRecords).")
+    if report.num_skipped:
+        print(report.summary())
+    if kind == "nlvr":
+        return split_by_directory(records)
+    validation = [r for r in records if zlib.crc32(r.image_id.encode()) % 10 == 0]
+    return [r for r in records if zlib.crc32(r.image_id.encode()) % 10 != 0], validation
+
+
+def labelled_texts(split) -> list[str]:
+    """The texts of a split (for learning a vocabulary)."""
+    if isinstance(split, shapes.PairSet):
+        return list(split.texts)
+    if isinstance(split, tuple):
+        return [t.decode() for t in read_tfrecords(split[1]).map(lambda x: x["text"]).as_numpy_iterator()]
+    return [r.text for r in split]
+
+
+def labelled_dataset(split, preprocessor: TextPreprocessor, image_size: tuple[int, int], batch_size: int,
+                     shuffle: bool = False, seed: int = 0) -> tf.data.Dataset:
+    """((token_ids, images), labels) batches of a split: `Record`s, TFRecords from
+    `labelled_splits`, or a Shapes `PairSet` of statements."""
+    if isinstance(split, shapes.PairSet):
+        return pipeline.from_arrays(split.images, split.texts, split.labels, preprocessor, image_size,
+                                    batch_size, shuffle, seed)
+    if isinstance(split, tuple):
+        return from_tfrecords(split[1], preprocessor, image_size, batch_size, shuffle, seed, part=split[2])
+    return pipeline.from_records(split, preprocessor, image_size, batch_size, shuffle, seed)
+
+
+def train_classifier(output_dir: str, config: GeminiConfig, train_split, validation_split, epochs: int,
+                     batch_size: int = 32, learning_rate: float = 5e-4, vocabulary_size: int = 1000,
+                     seed: int = 0, strategy: str = "default", verbose: int | str = "auto",
+                     model_fn=gemini_model) -> GeminiBundle:
+    """Binary classification of (image, text) pairs with binary cross-entropy.
+
+    Splits are anything `labelled_dataset` reads. `model_fn(config)` builds the
+    model: `gemini_model` by default, or a baseline from `gemini_tf.baselines`.
+    """
+    from gemini_tf.evaluation import evaluate_dataset
+
+    texts = labelled_texts(train_split)
+    preprocessor = TextPreprocessor(learn_vocabulary(texts, vocabulary_size), config.sequence_length)
+    config.vocabulary_size = preprocessor.vocabulary_size
+    train_data = labelled_dataset(train_split, preprocessor, config.image_size, batch_size, True, seed)
+    validation_data = labelled_dataset(validation_split, preprocessor, config.image_size, batch_size)
+    with get_strategy(strategy).scope():
+        model = compile_model(model_fn(config), epochs * max(1, len(texts) // batch_size), learning_rate)
+    history = fit(model, train_data, validation_data, epochs, os.path.join(output_dir, "run"), verbose=verbose)
+    bundle = GeminiBundle(model, preprocessor, config, ("false", "true"), history=_history(history))
+    bundle.metrics = evaluate_dataset(model, validation_data)
     bundle.save(output_dir)
     return bundle

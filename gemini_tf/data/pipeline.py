@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
+from gemini_tf.preprocessing.augment import augment as augment_image
 from gemini_tf.preprocessing.image import preprocess_image_bytes, resize_and_scale
 from gemini_tf.preprocessing.text import TextPreprocessor
 
@@ -131,3 +132,66 @@ def from_groups(
         return (token_ids, resize_and_scale(image, image_size)), label
 
     return dataset.batch(batch_size).map(preprocess, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+
+
+def from_captions(
+    images: np.ndarray,
+    texts: Sequence[str],
+    image_index: np.ndarray,
+    preprocessor: TextPreprocessor,
+    image_size: tuple[int, int],
+    batch_size: int = 64,
+    shuffle: bool = False,
+    augment: bool = False,
+    seed: int = 0,
+) -> tf.data.Dataset:
+    """Decoded images [N_images, H, W, 3] + captions -> ((token_ids, images, image_ids),) batches.
+
+    The input of `ContrastiveMatcher`: one row per caption, `image_ids` is the
+    caption's image row, so captions of one image are known to match it. With
+    `augment`, random resized crop and a caption-aware flip (`preprocessing.augment`).
+    """
+    texts = check_texts(texts, where="captions")
+    image_index = np.asarray(image_index, np.int32)
+    if len(texts) != len(image_index) or image_index.max(initial=-1) >= len(images):
+        raise ValueError("image_index must give, for every caption, a row of images.")
+    gallery = tf.constant(images)
+    dataset = tf.data.Dataset.from_tensor_slices((texts, image_index))
+    if shuffle:
+        dataset = dataset.shuffle(len(texts), seed=seed, reshuffle_each_iteration=True)
+
+    def load(text, index):
+        image = tf.gather(gallery, index)
+        image = augment_image(image, text, image_size) if augment else resize_and_scale(image, image_size)
+        return text, image, index
+
+    def tokenize(text, image, index):
+        return ((preprocessor(text), image, index),)
+
+    dataset = dataset.map(load, num_parallel_calls=AUTOTUNE)
+    return dataset.batch(batch_size, drop_remainder=shuffle).map(tokenize, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+
+
+def from_records(
+    records,
+    preprocessor: TextPreprocessor,
+    image_size: tuple[int, int],
+    batch_size: int = 64,
+    shuffle: bool = False,
+    seed: int = 0,
+) -> tf.data.Dataset:
+    """Labelled `Record`s (image files on disk) -> ((token_ids, images), labels) batches.
+
+    Files are read and decoded in parallel each epoch; only paths live in memory.
+    """
+    paths = [r.image for r in records]
+    dataset = _labelled_slices(paths, [r.text for r in records], [r.label for r in records], shuffle, seed)
+    dataset = dataset.map(
+        lambda inputs, label: ((inputs[0], preprocess_image_bytes(tf.io.read_file(inputs[1]), image_size)), label),
+        num_parallel_calls=AUTOTUNE,
+    )
+
+    def tokenize(inputs, label):
+        return (preprocessor(inputs[0]), inputs[1]), label
+
+    return dataset.batch(batch_size).map(tokenize, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)

@@ -1,0 +1,1 @@
+"""Peers and baselines that gemini_tf is measured against, trained on the same data."""

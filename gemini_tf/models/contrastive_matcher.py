@@ -1,0 +1,164 @@
+"""`ContrastiveMatcher`: ALBEF-style joint pre-training, L = L_itc + L_itm, in plain `fit`.
+
+The dataset yields `(token_ids, images, image_ids)` and no labels. Each step:
+
+1. Align (ITC): project the pooled text and image states of `gemini`'s encoders
+   to L2-normalised embeddings and apply `infonce` or `sigmoid` loss.
+2. Mine: for every image, a negative caption from the batch drawn with
+   probability softmax(similarity), its own captions excluded; for every caption
+   a negative image likewise (`sample_hard_negatives`).
+3. Match (ITM): `gemini`'s fusion + head score the B positives and 2B mined
+   negatives (1 : 2) with binary cross-entropy.
+
+Negatives and contrastive targets come from the replica's own batch: under
+`MirroredStrategy` with global batch G on R replicas, each replica contrasts
+and mines among its G / R rows (no cross-replica gather).
+
+The projections make `embed_texts` / `embed_images` usable for retrieval; the
+shared `gemini` model is what scores pairs and is exported for serving.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import ops
+
+from gemini_tf.models.contrastive import LOSSES, infonce_loss, sample_hard_negatives, sigmoid_loss
+from gemini_tf.models.gemini import GeminiModel
+
+
+@keras.saving.register_keras_serializable(package="gemini_tf")
+class ContrastiveMatcher(keras.Model):
+    """Inputs: (token_ids [B, L], images [B, H, W, 3], image_ids [B]); trains with no labels.
+
+    Example:
+    ```python
+    matcher = ContrastiveMatcher(gemini_tf.gemini_model("small", vocabulary_size=2000))
+    matcher.compile(optimizer="adamw")
+    matcher.fit(dataset, epochs=5)   # dataset of (token_ids, images, image_ids)
+    ```
+    """
+
+    def __init__(
+        self,
+        gemini: GeminiModel,
+        embedding_dim: int = 128,
+        loss: str = "infonce",
+        itm_weight: float = 1.0,
+        seed: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if loss not in LOSSES:
+            raise ValueError(f"Unknown contrastive loss {loss!r}; choose one of {list(LOSSES)}.")
+        self.gemini = gemini
+        self.embedding_dim = embedding_dim
+        self.loss_name = loss
+        self.itm_weight = itm_weight
+        self.seed = seed
+        self.text_projection = keras.layers.Dense(embedding_dim, name="text_projection")
+        self.image_projection = keras.layers.Dense(embedding_dim, name="image_projection")
+        # CLIP starts at temperature 0.07; SigLIP from scratch at scale 10, bias -10.
+        initial_scale, initial_bias = (1 / 0.07, 0.0) if loss == "infonce" else (10.0, -10.0)
+        self.log_scale = self.add_weight(
+            shape=(), initializer=keras.initializers.Constant(math.log(initial_scale)), name="log_scale"
+        )
+        self.bias = self.add_weight(
+            shape=(), initializer=keras.initializers.Constant(initial_bias), name="bias",
+            trainable=loss == "sigmoid",
+        )
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.itc_loss_tracker = keras.metrics.Mean(name="itc_loss")
+        self.itm_loss_tracker = keras.metrics.Mean(name="itm_loss")
+        self.itm_accuracy_tracker = keras.metrics.Mean(name="itm_accuracy")
+
+    @property
+    def scale(self):
+        return ops.exp(ops.minimum(self.log_scale, math.log(100.0)))
+
+    def embed_texts(self, token_ids, training=None):
+        """L2-normalised text embeddings [batch, embedding_dim]."""
+        pooled = self.gemini.text_encoder(token_ids, training=training)["pooled"]
+        return ops.normalize(self.text_projection(pooled), axis=-1)
+
+    def embed_images(self, images, training=None):
+        """L2-normalised image embeddings [batch, embedding_dim]."""
+        pooled = self.gemini.image_encoder(images, training=training)["pooled"]
+        return ops.normalize(self.image_projection(pooled), axis=-1)
+
+    def match_logits(self, text, token_ids, image, training=None):
+        """ITM logits [batch] of encoder outputs `text` and `image` (dicts from the encoders)."""
+        fused = self.gemini.fusion(
+            text["sequence"], ops.not_equal(token_ids, 0), image["sequence"],
+            text["pooled"], image["pooled"], training=training,
+        )
+        head = self.gemini.head
+        return ops.reshape(ops.matmul(fused, head.kernel) + head.bias, (-1,))
+
+    def call(self, inputs, training=None):
+        token_ids, images, image_ids = inputs
+        image_ids = ops.reshape(image_ids, (-1,))
+        text = self.gemini.text_encoder(token_ids, training=training)
+        image = self.gemini.image_encoder(images, training=training)
+        text_embedding = ops.normalize(self.text_projection(text["pooled"]), axis=-1)
+        image_embedding = ops.normalize(self.image_projection(image["pooled"]), axis=-1)
+        similarity = ops.matmul(image_embedding, ops.transpose(text_embedding))
+
+        logits = self.scale * similarity
+        negative_text = sample_hard_negatives(logits, image_ids, self.seed_generator)
+        negative_image = sample_hard_negatives(ops.transpose(logits), image_ids, self.seed_generator)
+        take = lambda tree, index: {k: ops.take(v, index, axis=0) for k, v in tree.items()}  # noqa: E731
+        both = lambda a, b: {k: ops.concatenate([a[k], b[k]], axis=0) for k in a}  # noqa: E731
+        # Rows: B positives, B (negative caption, image), B (caption, negative image).
+        itm_text = both(both(text, take(text, negative_text)), text)
+        itm_token_ids = ops.concatenate([token_ids, ops.take(token_ids, negative_text, axis=0), token_ids], 0)
+        itm_image = both(both(image, image), take(image, negative_image))
+        itm_logits = self.match_logits(itm_text, itm_token_ids, itm_image, training=training)
+        itm_labels = ops.cast(ops.concatenate([
+            ops.ones_like(image_ids, dtype="bool"),
+            ops.equal(image_ids, ops.take(image_ids, negative_text)),
+            ops.equal(image_ids, ops.take(image_ids, negative_image)),
+        ], 0), "float32")
+        return {"similarity": similarity, "image_ids": image_ids,
+                "itm_logits": itm_logits, "itm_labels": itm_labels}
+
+    def contrastive_loss(self, similarity, image_ids):
+        if self.loss_name == "infonce":
+            return infonce_loss(similarity, image_ids, self.scale)
+        return sigmoid_loss(similarity, image_ids, self.scale, self.bias)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        itc = self.contrastive_loss(y_pred["similarity"], y_pred["image_ids"])
+        labels, logits = y_pred["itm_labels"], y_pred["itm_logits"]
+        itm = ops.mean(keras.losses.binary_crossentropy(labels[:, None], logits[:, None], from_logits=True))
+        self.itc_loss_tracker.update_state(itc)
+        self.itm_loss_tracker.update_state(itm)
+        self.itm_accuracy_tracker.update_state(
+            ops.mean(ops.cast(ops.equal(ops.cast(logits > 0, "float32"), labels), "float32"))
+        )
+        return itc + self.itm_weight * itm
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        return self.get_metrics_result()
+
+    @property
+    def metrics(self):
+        return [*super().metrics, self.itc_loss_tracker, self.itm_loss_tracker, self.itm_accuracy_tracker]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "gemini": keras.layers.serialize(self.gemini),
+            "embedding_dim": self.embedding_dim,
+            "loss": self.loss_name,
+            "itm_weight": self.itm_weight,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        config["gemini"] = keras.layers.deserialize(config["gemini"], custom_objects=custom_objects)
+        return cls(**config)

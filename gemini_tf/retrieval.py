@@ -1,0 +1,212 @@
+"""Retrieval: embed galleries, save/load an index, query by text or image, re-rank with ITM.
+
+Works with any *matcher* that has `embed_texts(token_ids)` and
+`embed_images(images)` returning L2-normalised vectors: gemini_tf's
+`ContrastiveMatcher` and the keras-hub CLIP peer (`baselines.clip.ClipMatcher`).
+Re-ranking (ALBEF's `k_test`) scores only the top k of each query with the
+fusion ITM head, so it reorders within the top k and never changes which items
+are in it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from gemini_tf.data.pipeline import check_texts
+from gemini_tf.preprocessing.image import load_images, resize_and_scale
+from gemini_tf.preprocessing.text import TextPreprocessor
+
+KINDS = ("image", "text")
+RERANK_OFFSET = 1e4  # re-ranked scores sit above every cosine similarity
+
+
+def _batches(count: int, batch_size: int, desc: str, progress: bool):
+    starts = range(0, count, batch_size)
+    return tqdm(starts, desc=desc, disable=not progress, total=len(starts))
+
+
+def embed_texts(matcher, preprocessor: TextPreprocessor, texts: Sequence[str],
+                batch_size: int = 256, progress: bool = False) -> np.ndarray:
+    """Texts -> [N, D] normalised embeddings, in batches."""
+    texts = check_texts(texts)
+    out = [np.asarray(matcher.embed_texts(preprocessor(texts[i:i + batch_size])))
+           for i in _batches(len(texts), batch_size, "embedding texts", progress)]
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+def embed_images(matcher, images, image_size: tuple[int, int], batch_size: int = 128,
+                 progress: bool = False) -> np.ndarray:
+    """Image file paths or uint8 arrays [N, H, W, 3] -> [N, D] normalised embeddings."""
+    out = []
+    for i in _batches(len(images), batch_size, "embedding images", progress):
+        chunk = images[i:i + batch_size]
+        pixels = load_images(list(chunk), image_size) if isinstance(chunk[0], str) else \
+            resize_and_scale(np.asarray(chunk), image_size)
+        out.append(np.asarray(matcher.embed_images(pixels)))
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+@dataclasses.dataclass
+class Index:
+    """Embeddings [N, D] of a gallery, with the id (file path or text) of each row."""
+
+    embeddings: np.ndarray
+    ids: list[str]
+    kind: str
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"Index kind must be one of {KINDS}, got {self.kind!r}.")
+        if len(self.ids) != len(self.embeddings):
+            raise ValueError(f"{len(self.ids)} ids for {len(self.embeddings)} embeddings.")
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def save(self, path: str) -> None:
+        np.savez(path, embeddings=self.embeddings.astype(np.float32), ids=np.asarray(self.ids),
+                 kind=np.asarray(self.kind))
+
+    @classmethod
+    def load(cls, path: str) -> "Index":
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return cls(data["embeddings"], [str(i) for i in data["ids"]], str(data["kind"]))
+        except (KeyError, ValueError, OSError) as error:
+            raise ValueError(f"{path} is not a gemini_tf index (.npz from `gemini-tf index`): {error}") from error
+
+    def search(self, queries: np.ndarray, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k rows [Q, k] and cosine scores [Q, k] for query embeddings [Q, D]."""
+        if queries.shape[-1] != self.embeddings.shape[-1]:
+            raise ValueError(f"Query dimension {queries.shape[-1]} != index dimension "
+                             f"{self.embeddings.shape[-1]}: was the index built with this model?")
+        scores = queries @ self.embeddings.T
+        k = min(k, len(self))
+        rows = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        return rows, np.take_along_axis(scores, rows, axis=1)
+
+
+def recall_at_k(similarity: np.ndarray, image_index: np.ndarray, ks: Sequence[int] = (1, 5, 10)
+                ) -> dict[str, float]:
+    """Recall@K both ways from similarity [n_images, n_texts]; `image_index[t]` is text t's image.
+
+    image->text is correct if any of the image's captions is in its top K;
+    text->image if the text's own image is. `r_mean` averages all six.
+    """
+    image_index = np.asarray(image_index)
+    ranks_t2i = np.argsort(-similarity.T, axis=1, kind="stable")
+    # Position of the true image in each text's ranking.
+    t2i_rank = np.argmax(ranks_t2i == image_index[:, None], axis=1)
+    ranks_i2t = np.argsort(-similarity, axis=1, kind="stable")
+    correct = image_index[ranks_i2t] == np.arange(len(similarity))[:, None]
+    i2t_rank = np.argmax(correct, axis=1)
+    result = {}
+    for k in ks:
+        result[f"i2t_r{k}"] = float(np.mean(i2t_rank < k))
+    for k in ks:
+        result[f"t2i_r{k}"] = float(np.mean(t2i_rank < k))
+    result["r_mean"] = float(np.mean(list(result.values())))
+    return result
+
+
+def rerank(similarity: np.ndarray, itm_scores, k: int) -> np.ndarray:
+    """Re-ranks each row's top k by `itm_scores(rows, cols) -> scores`; other entries keep
+    their order below. Returns the new score matrix (same shape)."""
+    top = np.argsort(-similarity, axis=1, kind="stable")[:, :k]
+    rows = np.repeat(np.arange(len(similarity)), top.shape[1])
+    scores = np.asarray(itm_scores(rows, top.reshape(-1)), np.float64)
+    reranked = similarity.astype(np.float64).copy()
+    reranked[rows, top.reshape(-1)] = RERANK_OFFSET + scores
+    return reranked
+
+
+def itm_scorer(matcher, token_ids: np.ndarray, images: np.ndarray, batch_size: int = 512,
+               progress: bool = False):
+    """A function (text rows, image rows) -> ITM logits, with each encoder run once per item."""
+    text = {k: np.asarray(v) for k, v in matcher.gemini.text_encoder.predict(
+        token_ids, batch_size=256, verbose=0).items()}
+    image = {k: np.asarray(v) for k, v in matcher.gemini.image_encoder.predict(
+        images, batch_size=128, verbose=0).items()}
+    match = tf.function(matcher.match_logits)
+
+    def score(text_rows: np.ndarray, image_rows: np.ndarray) -> np.ndarray:
+        out = []
+        for i in _batches(len(text_rows), batch_size, "ITM re-ranking", progress):
+            t, v = text_rows[i:i + batch_size], image_rows[i:i + batch_size]
+            out.append(match({k: x[t] for k, x in text.items()}, token_ids[t],
+                             {k: x[v] for k, x in image.items()}).numpy())
+        return np.concatenate(out)
+
+    return score
+
+
+def evaluate_retrieval(matcher, preprocessor: TextPreprocessor, images: np.ndarray,
+                       texts: Sequence[str], image_index: np.ndarray, image_size: tuple[int, int],
+                       k_test: int | None = None, progress: bool = False) -> dict[str, dict[str, float]]:
+    """Recall@1/5/10 both ways by ITC similarity ("itc"), and with the top `k_test`
+    re-ranked by the ITM head ("itc+itm", needs a matcher with a fusion head)."""
+    pixels = resize_and_scale(np.asarray(images), image_size).numpy()
+    image_embeddings = embed_images(matcher, pixels, image_size, progress=progress)
+    text_embeddings = embed_texts(matcher, preprocessor, texts, progress=progress)
+    similarity = image_embeddings @ text_embeddings.T
+    results = {"itc": recall_at_k(similarity, image_index)}
+    if k_test:
+        token_ids = preprocessor(list(texts)).numpy()
+        score = itm_scorer(matcher, token_ids, pixels, progress=progress)
+        i2t = rerank(similarity, lambda img, txt: score(txt, img), k_test)
+        t2i = rerank(similarity.T, score, k_test).T
+        both = {**{k: v for k, v in recall_at_k(i2t, image_index).items() if k.startswith("i2t")},
+                **{k: v for k, v in recall_at_k(t2i, image_index).items() if k.startswith("t2i")}}
+        both["r_mean"] = float(np.mean(list(both.values())))
+        results["itc+itm"] = both
+    return results
+
+
+def build_index(bundle, items: Sequence[str], kind: str, batch_size: int = 128,
+                progress: bool = False) -> Index:
+    """Embeds image files (kind="image") or texts (kind="text") with a bundle's matcher."""
+    matcher = bundle.require_matcher()
+    if kind not in KINDS:
+        raise ValueError(f"Index kind must be one of {KINDS}, got {kind!r}.")
+    if not items:
+        raise ValueError(f"Nothing to index: the list of {kind}s is empty.")
+    if kind == "image":
+        embeddings = embed_images(matcher, list(items), bundle.config.image_size, batch_size, progress)
+    else:
+        embeddings = embed_texts(matcher, bundle.preprocessor, items, batch_size, progress)
+    return Index(embeddings, [str(i) for i in items], kind)
+
+
+def query(bundle, index: Index, text: str | None = None, image: str | None = None, k: int = 5,
+          rerank_k: int | None = None) -> list[tuple[str, float]]:
+    """Top-k (id, score) of `index` for one text (image index) or one image file (text index).
+
+    Scores are cosine similarities; with `rerank_k`, the top `rerank_k` are
+    re-ordered by the ITM head and their scores become P(match).
+    """
+    matcher = bundle.require_matcher()
+    if (text is None) == (image is None):
+        raise ValueError("Query with exactly one of text= or image=.")
+    expected = "image" if text is not None else "text"
+    if index.kind != expected:
+        raise ValueError(f"A {'text' if text is not None else 'image'} query needs an {expected} index; "
+                         f"this index holds {index.kind}s.")
+    if text is not None:
+        embedding = embed_texts(matcher, bundle.preprocessor, [text])
+    else:
+        embedding = embed_images(matcher, [image], bundle.config.image_size)
+    rows, scores = index.search(embedding, max(k, rerank_k or 0))
+    ids, scores = [index.ids[r] for r in rows[0]], [float(s) for s in scores[0]]
+    if rerank_k:
+        top = ids[:rerank_k]
+        probabilities = bundle.predict(top, [text] * len(top)) if text is not None else \
+            bundle.predict([image] * len(top), top)
+        order = np.argsort(-probabilities, kind="stable")
+        ids = [top[i] for i in order] + ids[rerank_k:]
+        scores = [float(probabilities[i]) for i in order] + scores[rerank_k:]
+    return list(zip(ids, scores))[:k]
