@@ -47,10 +47,7 @@ def main() -> None:
 
     path = data_dir("flickr8k", args.data)
     size = (args.image_size, args.image_size)
-    stages = args.patch_size.bit_length() - 1
-    base = gemini_tf.GeminiConfig.from_preset(args.preset)
-    overrides = {"image_size": size, "patch_size": args.patch_size, "sequence_length": args.sequence_length,
-                 "stem_channels": base.stem_channels[:stages - 1]}
+    overrides = {"image_size": size, "patch_size": args.patch_size, "sequence_length": args.sequence_length}
     dev = load_flickr8k(path, "dev")
     dev_images = read_images(dev.images, size, progress=True)
     results = {"settings": vars(args), "dev": {"images": len(dev.images), "captions": len(dev)}}

@@ -20,6 +20,12 @@ EXAMPLES = """examples:
   gemini-tf predict --model saved_models/quickstart --image cat.png --text "a small red circle"
   gemini-tf export --model saved_models/quickstart --name shapes
   gemini-tf export --model saved_models/quickstart --name shapes --format tflite --quantize none int8
+  gemini-tf train --data ../shared/data/flickr8k --preset small --output-dir saved_models/flickr
+  gemini-tf index --model saved_models/flickr --data ../shared/data/flickr8k --split dev --out dev_images.npz
+  gemini-tf retrieve --model saved_models/flickr --index dev_images.npz --text "a dog runs on the beach" --rerank 16
+  gemini-tf data convert manifest.csv --out shards/ --shards 8
+  gemini-tf train --task classify --data shards/ --output-dir saved_models/mine
+  gemini-tf train --task classify --data ../shared/data/nlvr --image-size 64 256 --output-dir saved_models/nlvr
 """
 
 
@@ -39,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--task", choices=TASKS, default="itm",
                        help="itm: does the caption describe the image?; classify: is the statement true? (default: itm)")
-    train.add_argument("--data", default="shapes", help="training data (default: shapes, generated on the fly)")
+    train.add_argument("--data", default="shapes",
+                       help="shapes (generated on the fly, the default), a manifest (.csv/.jsonl), a folder of "
+                       "TFRecord shards, or a Flickr8k, COCO captions or NLVR folder")
     train.add_argument("--preset", default="tiny", help=f"model size: {', '.join(PRESETS)} (default: tiny)")
     train.add_argument("--fusion", default="cross_attention", help=f"{' or '.join(FUSIONS)} (default: cross_attention)")
     train.add_argument("--epochs", type=int, default=5, help="training epochs (default: 5)")
@@ -47,6 +55,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--learning-rate", type=float, default=5e-4, help="peak AdamW learning rate (default: 5e-4)")
     train.add_argument("--train-scenes", type=int, default=16000, help="Shapes training scenes (default: 16000)")
     train.add_argument("--validation-scenes", type=int, default=1000, help="Shapes validation scenes (default: 1000)")
+    train.add_argument("--matching", choices=("groups", "contrastive"), default=None,
+                       help="itm training: groups (Shapes one-difference groups; Shapes default) or "
+                       "contrastive (ITC + ITM on mined hard negatives, gives retrieval embeddings; default for photos)")
+    train.add_argument("--loss", choices=("infonce", "sigmoid"), default="infonce",
+                       help="contrastive loss for --matching contrastive (default: infonce)")
+    train.add_argument("--image-size", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"), default=None,
+                       help="model input size, multiples of the patch size (default: the preset's)")
+    train.add_argument("--patch-size", type=int, default=None, help="image patch size, a power of two (default: 16)")
+    train.add_argument("--sequence-length", type=int, default=None, help="tokens per text (default: the preset's)")
+    train.add_argument("--vocabulary-size", type=int, default=1000, help="WordPiece vocabulary size (default: 1000)")
+    train.add_argument("--strict", action="store_true", help="stop at the first bad data row instead of skipping it")
+    train.add_argument("--allow-outside-root", action="store_true",
+                       help="let manifest paths climb out of the manifest's folder with ..")
     train.add_argument("--output-dir", default="saved_models/gemini", help="where the bundle is saved (default: saved_models/gemini)")
     train.add_argument("--seed", type=int, default=0, help="random seed for data and weights (default: 0)")
     train.add_argument("--strategy", choices=("default", "mirrored"), default="default",
@@ -70,6 +91,47 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--image", required=True, help="JPEG, PNG, GIF or BMP file")
     predict.add_argument("--text", required=True, help="caption (itm) or statement (classify)")
 
+    index = commands.add_parser(
+        "index", help="embed a gallery of images or texts into an index (.npz) for retrieval",
+        description="Needs a model trained with --matching contrastive. Give the gallery as image "
+        "files / folders (--images), a text file with one caption per line (--texts), or a "
+        "Flickr8k / COCO folder (--data, with --kind image or text).",
+    )
+    index.add_argument("--model", required=True, help="a folder written by `gemini-tf train`")
+    gallery = index.add_mutually_exclusive_group(required=True)
+    gallery.add_argument("--images", nargs="+", help="image files or folders of images")
+    gallery.add_argument("--texts", help="a text file, one caption per line")
+    gallery.add_argument("--data", help="a Flickr8k or COCO captions folder")
+    index.add_argument("--split", default="dev", help="split of --data (default: dev)")
+    index.add_argument("--kind", choices=("image", "text"), default="image", help="what to index from --data")
+    index.add_argument("--out", required=True, help="index file to write (.npz)")
+
+    retrieve = commands.add_parser(
+        "retrieve", help="top-k of an index for a text or an image query",
+    )
+    retrieve.add_argument("--model", required=True, help="the model that built the index")
+    retrieve.add_argument("--index", required=True, help="an index written by `gemini-tf index`")
+    query = retrieve.add_mutually_exclusive_group(required=True)
+    query.add_argument("--text", help="find images for this text (image index)")
+    query.add_argument("--image", help="find captions for this image file (text index)")
+    retrieve.add_argument("--k", type=int, default=5, help="results to show (default: 5)")
+    retrieve.add_argument("--rerank", type=int, default=None, metavar="K",
+                          help="re-rank the top K with the ITM head (ALBEF's k_test)")
+
+    data = commands.add_parser("data", help="data tools: convert a manifest to sharded TFRecords")
+    data_commands = data.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")
+    convert = data_commands.add_parser(
+        "convert", help="manifest (.csv/.jsonl: image,text[,label]) -> sharded TFRecords",
+        description="Streams the manifest row by row into --shards TFRecord files of tf.train.Example "
+        "(image bytes, text, label, id). Bad rows are skipped and summarised (report.json in --out).",
+    )
+    convert.add_argument("manifest", help="a .csv or .jsonl manifest")
+    convert.add_argument("--out", required=True, help="output folder (must hold no .tfrecord files)")
+    convert.add_argument("--shards", type=int, default=8, help="number of shard files (default: 8)")
+    convert.add_argument("--strict", action="store_true", help="stop at the first bad row")
+    convert.add_argument("--allow-outside-root", action="store_true",
+                         help="let image paths climb out of the manifest's folder with ..")
+
     export = commands.add_parser(
         "export", help="export a trained model for TF Serving (SavedModel) or devices (TFLite)",
         description="Write saved_models/NAME/VERSION/ (TF Serving layout, raw image bytes + raw "
@@ -90,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (ValueError, FileNotFoundError, FileExistsError) as error:
+    except (ValueError, FileNotFoundError, FileExistsError) as error:  # DataError is a ValueError
         print(f"gemini-tf {args.command}: error: {error}", file=sys.stderr)
         return 2
 
@@ -103,14 +165,79 @@ def _train(args) -> int:
         raise ValueError(f"Unknown preset {args.preset!r}; choose one of {sorted(PRESETS)}.")
     if args.fusion not in FUSIONS:
         raise ValueError(f"Unknown fusion {args.fusion!r}; choose one of {list(FUSIONS)}.")
+    overrides = {key: value for key, value in (
+        ("image_size", args.image_size), ("patch_size", args.patch_size),
+        ("sequence_length", args.sequence_length)) if value is not None}
     bundle = train(
         args.output_dir, task=args.task, data=args.data, preset=args.preset, fusion=args.fusion,
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         train_scenes=args.train_scenes, validation_scenes=args.validation_scenes,
+        matching=args.matching, contrastive_loss=args.loss, vocabulary_size=args.vocabulary_size,
+        config_overrides=overrides, strict=args.strict, allow_outside_root=args.allow_outside_root,
         seed=args.seed, strategy=args.strategy, verbose=0 if args.quiet else "auto",
     )
     print(f"saved to {args.output_dir}\nvalidation:")
     print(format_table({f"{args.preset}/{args.fusion}": bundle.metrics}))
+    return 0
+
+
+def _index(args) -> int:
+    from gemini_tf.bundle import load
+    from gemini_tf.retrieval import build_index
+
+    if args.images:
+        items = image_files(args.images)
+        kind = "image"
+    elif args.texts:
+        with open(args.texts, encoding="utf-8") as f:
+            items, kind = [line.strip() for line in f if line.strip()], "text"
+    else:
+        from gemini_tf.data.sources import load_captions
+
+        captions = load_captions(args.data, args.split)
+        items, kind = (list(captions.images), "image") if args.kind == "image" else (captions.texts, "text")
+    bundle = load(args.model)
+    index = build_index(bundle, items, kind, progress=True)
+    index.save(args.out)
+    print(f"indexed {len(index)} {kind}s -> {args.out}")
+    return 0
+
+
+def image_files(paths: list[str]) -> list[str]:
+    """Files as given, plus the images inside any folder (sorted)."""
+    suffixes = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
+    files = []
+    for path in paths:
+        if os.path.isdir(path):
+            files += sorted(os.path.join(path, f) for f in os.listdir(path) if f.lower().endswith(suffixes))
+        elif os.path.isfile(path):
+            files.append(path)
+        else:
+            raise FileNotFoundError(f"Image file or folder not found: {path}")
+    return files
+
+
+def _retrieve(args) -> int:
+    from gemini_tf.bundle import load
+    from gemini_tf.retrieval import Index, query
+
+    if not os.path.isfile(args.index):
+        raise FileNotFoundError(f"Index file not found: {args.index}")
+    if args.image and not os.path.isfile(args.image):
+        raise FileNotFoundError(f"Image file not found: {args.image}")
+    index = Index.load(args.index)
+    bundle = load(args.model)
+    for rank, (item, score) in enumerate(query(bundle, index, args.text, args.image, args.k, args.rerank), 1):
+        print(f"{rank:>3}  {score:7.4f}  {item}")
+    return 0
+
+
+def _data(args) -> int:
+    from gemini_tf.data.tfrecords import convert_manifest
+
+    paths, report = convert_manifest(args.manifest, args.out, args.shards, args.strict, args.allow_outside_root)
+    print(report.summary())
+    print(f"wrote {report.used} examples to {len(paths)} shards in {args.out}")
     return 0
 
 
@@ -157,4 +284,5 @@ def _export(args) -> int:
     return 0
 
 
-COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict, "export": _export}
+COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict, "export": _export,
+            "index": _index, "retrieve": _retrieve, "data": _data}

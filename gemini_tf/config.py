@@ -68,9 +68,16 @@ class GeminiConfig:
 
     @classmethod
     def from_preset(cls, name: str, **overrides) -> "GeminiConfig":
+        """A preset with overrides. A new `patch_size` without `stem_channels` keeps the
+        preset's first stem widths (one stride-2 stage fewer or more per halving/doubling)."""
         if name not in PRESETS:
             raise ValueError(f"Unknown preset {name!r}; choose one of {sorted(PRESETS)}.")
-        return dataclasses.replace(PRESETS[name], **overrides)
+        preset = PRESETS[name]
+        if "patch_size" in overrides and "stem_channels" not in overrides:
+            stages = max(int(overrides["patch_size"]).bit_length() - 2, 0)
+            channels = preset.stem_channels
+            overrides["stem_channels"] = (channels + (channels[-1],) * stages)[:stages]
+        return dataclasses.replace(preset, **overrides)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

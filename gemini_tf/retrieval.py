@@ -5,7 +5,8 @@ Works with any *matcher* that has `embed_texts(token_ids)` and
 `ContrastiveMatcher` and the keras-hub CLIP peer (`baselines.clip.ClipMatcher`).
 Re-ranking (ALBEF's `k_test`) scores only the top k of each query with the
 fusion ITM head, so it reorders within the top k and never changes which items
-are in it.
+are in it. As in BLIP's evaluation, a re-ranked item's score is
+P(match) + its cosine similarity, so an unsure ITM head falls back on ITC.
 """
 
 from __future__ import annotations
@@ -114,20 +115,21 @@ def recall_at_k(similarity: np.ndarray, image_index: np.ndarray, ks: Sequence[in
     return result
 
 
-def rerank(similarity: np.ndarray, itm_scores, k: int) -> np.ndarray:
-    """Re-ranks each row's top k by `itm_scores(rows, cols) -> scores`; other entries keep
-    their order below. Returns the new score matrix (same shape)."""
+def rerank(similarity: np.ndarray, match_probability, k: int) -> np.ndarray:
+    """Re-ranks each row's top k by `match_probability(rows, cols)` + similarity; the
+    other entries keep their order below. Returns the new score matrix (same shape)."""
     top = np.argsort(-similarity, axis=1, kind="stable")[:, :k]
-    rows = np.repeat(np.arange(len(similarity)), top.shape[1])
-    scores = np.asarray(itm_scores(rows, top.reshape(-1)), np.float64)
+    rows, cols = np.repeat(np.arange(len(similarity)), top.shape[1]), top.reshape(-1)
+    probabilities = np.asarray(match_probability(rows, cols), np.float64)
     reranked = similarity.astype(np.float64).copy()
-    reranked[rows, top.reshape(-1)] = RERANK_OFFSET + scores
+    reranked[rows, cols] = RERANK_OFFSET + probabilities + similarity[rows, cols]
     return reranked
 
 
 def itm_scorer(matcher, token_ids: np.ndarray, images: np.ndarray, batch_size: int = 512,
                progress: bool = False):
-    """A function (text rows, image rows) -> ITM logits, with each encoder run once per item."""
+    """A function (text rows, image rows) -> P(match) by the ITM head, with each encoder
+    run once per item."""
     text = {k: np.asarray(v) for k, v in matcher.gemini.text_encoder.predict(
         token_ids, batch_size=256, verbose=0).items()}
     image = {k: np.asarray(v) for k, v in matcher.gemini.image_encoder.predict(
@@ -138,8 +140,8 @@ def itm_scorer(matcher, token_ids: np.ndarray, images: np.ndarray, batch_size: i
         out = []
         for i in _batches(len(text_rows), batch_size, "ITM re-ranking", progress):
             t, v = text_rows[i:i + batch_size], image_rows[i:i + batch_size]
-            out.append(match({k: x[t] for k, x in text.items()}, token_ids[t],
-                             {k: x[v] for k, x in image.items()}).numpy())
+            logits = match({k: x[t] for k, x in text.items()}, token_ids[t], {k: x[v] for k, x in image.items()})
+            out.append(tf.sigmoid(logits).numpy())
         return np.concatenate(out)
 
     return score
@@ -187,15 +189,15 @@ def query(bundle, index: Index, text: str | None = None, image: str | None = Non
     """Top-k (id, score) of `index` for one text (image index) or one image file (text index).
 
     Scores are cosine similarities; with `rerank_k`, the top `rerank_k` are
-    re-ordered by the ITM head and their scores become P(match).
+    re-ordered by P(match) from the ITM head + cosine, and that sum is their score.
     """
     matcher = bundle.require_matcher()
     if (text is None) == (image is None):
         raise ValueError("Query with exactly one of text= or image=.")
     expected = "image" if text is not None else "text"
     if index.kind != expected:
-        raise ValueError(f"A {'text' if text is not None else 'image'} query needs an {expected} index; "
-                         f"this index holds {index.kind}s.")
+        asked = "text" if text is not None else "image"
+        raise ValueError(f"A {asked} query needs an index of {expected}s; this index holds {index.kind}s.")
     if text is not None:
         embedding = embed_texts(matcher, bundle.preprocessor, [text])
     else:
@@ -206,7 +208,8 @@ def query(bundle, index: Index, text: str | None = None, image: str | None = Non
         top = ids[:rerank_k]
         probabilities = bundle.predict(top, [text] * len(top)) if text is not None else \
             bundle.predict([image] * len(top), top)
-        order = np.argsort(-probabilities, kind="stable")
+        combined = probabilities + np.asarray(scores[:len(top)])
+        order = np.argsort(-combined, kind="stable")
         ids = [top[i] for i in order] + ids[rerank_k:]
-        scores = [float(probabilities[i]) for i in order] + scores[rerank_k:]
+        scores = [float(combined[i]) for i in order] + scores[rerank_k:]
     return list(zip(ids, scores))[:k]

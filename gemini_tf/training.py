@@ -180,10 +180,14 @@ def train(
                                   learning_rate, contrastive_loss, vocabulary_size, seed, strategy, verbose)
     size, grid = config.image_size[0], config.grid_size[0]
     if task == "itm" and matching == "contrastive":
-        train_set, validation_set = (shapes.make_groups(n, split, seed, size, grid, 1, progress=progress)
-                                     for n, split in ((train_scenes, "train"), (validation_scenes, "validation")))
-        as_captions = lambda g: CaptionSet(list(g.images), [t[0] for t in g.texts], np.arange(len(g)))  # noqa: E731
-        return _train_contrastive(output_dir, config, as_captions(train_set), as_captions(validation_set),
+        def captions(num_scenes: int, split: str) -> CaptionSet:
+            pairs = shapes.make_pairs(num_scenes, split, seed, size, grid, progress=progress)
+            positive = pairs.labels == 1
+            return CaptionSet(pairs.images[positive], [t for t, p in zip(pairs.texts, positive) if p],
+                              np.arange(int(positive.sum())))
+
+        train_set, validation_set = captions(train_scenes, "train"), captions(validation_scenes, "validation")
+        return _train_contrastive(output_dir, config, train_set, validation_set,
                                   epochs, batch_size, learning_rate, contrastive_loss, vocabulary_size,
                                   seed, strategy, verbose, evaluate_on_shapes=validation_scenes)
     if task == "itm":

@@ -1,3 +1,4 @@
+import io
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -5,6 +6,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 
 from gemini_tf.data import shapes
 from gemini_tf.preprocessing import TextPreprocessor, learn_vocabulary
@@ -69,3 +71,45 @@ def encode_image(array: np.ndarray, fmt: str, **options) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format=fmt, **options)
     return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def contrastive_bundle(tmp_path_factory):
+    """A tiny model trained for a few steps with ITC + ITM (has retrieval embeddings)."""
+    import gemini_tf
+
+    return gemini_tf.train(
+        str(tmp_path_factory.mktemp("contrastive")), matching="contrastive", train_scenes=128,
+        validation_scenes=32, epochs=1, batch_size=32, verbose=0,
+    )
+
+
+def jpeg_bytes(seed=0, size=32):
+    buffer = io.BytesIO()
+    pixels = (np.random.default_rng(seed).random((size, size, 3)) * 255).astype("uint8")
+    Image.fromarray(pixels).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def bad_data(tmp_path):
+    """A manifest folder with one row of every bad kind, plus good rows."""
+    images = tmp_path / "images"
+    images.mkdir()
+    (images / "good0.jpg").write_bytes(jpeg_bytes(0))
+    (images / "good1.jpg").write_bytes(jpeg_bytes(1))
+    good = jpeg_bytes(2)
+    (images / "corrupt.jpg").write_bytes(good[: len(good) // 2])  # truncated JPEG
+    (images / "empty.jpg").write_bytes(b"")
+    rows = [
+        ("images/good0.jpg", "a photo", "yes"),
+        ("images/corrupt.jpg", "a truncated photo", "no"),
+        ("images/empty.jpg", "a 0-byte file", "true"),
+        ("images/missing.jpg", "no such file", "0"),
+        ("images/good1.jpg", "   ", "1"),
+        ("images/good1.jpg", "an unsure label", "maybe"),
+        ("images/good1.jpg", "another photo", "False"),
+    ]
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("image,text,label\n" + "".join(f"{i},{t},{l}\n" for i, t, l in rows))
+    return manifest

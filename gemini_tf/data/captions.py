@@ -18,7 +18,7 @@ from gemini_tf.data.report import DataReport
 
 @dataclasses.dataclass
 class CaptionSet:
-    images: list[str]
+    images: list[str] | np.ndarray  # file paths, or decoded uint8 images [N, H, W, 3]
     texts: list[str]
     image_index: np.ndarray
     report: DataReport | None = None

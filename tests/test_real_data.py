@@ -1,0 +1,59 @@
+"""Loaders on the real datasets beside the repo ($GEMINI_TF_DATA); skipped where absent."""
+
+import collections
+import os
+
+import numpy as np
+import pytest
+
+from gemini_tf.data.coco import load_coco
+from gemini_tf.data.flickr8k import load_flickr8k
+from gemini_tf.data.nlvr import RENDERINGS, directory_of, load_nlvr, split_by_directory
+from gemini_tf.data.report import DataError
+from gemini_tf.data.sources import detect
+
+ROOT = os.environ.get("GEMINI_TF_DATA", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
+
+
+def dataset(name):
+    path = os.path.join(ROOT, name)
+    if not os.path.isdir(path):
+        pytest.skip(f"{name} not found at {path}: set GEMINI_TF_DATA to the shared data folder to run this test")
+    return path
+
+
+def test_coco_loader_reads_coco_mini():
+    path = dataset("coco_mini")
+    captions = load_coco(path, "val2017")
+    assert detect(path) == "coco"
+    assert len(captions.images) == 79 and len(captions) == 395
+    counts = collections.Counter(captions.image_index.tolist())
+    assert set(counts.values()) == {5}  # five captions per COCO image
+    assert all(os.path.isfile(p) for p in captions.images)
+    assert captions.report.used == 395 and captions.report.num_skipped == 0
+    with pytest.raises(DataError, match="captions_test2017"):
+        load_coco(path, "test2017")
+
+
+def test_flickr8k_dev_has_five_captions_per_image():
+    path = dataset("flickr8k")
+    dev = load_flickr8k(path, "dev")
+    assert detect(path) == "flickr8k"
+    assert len(dev.images) == 1000 and len(dev) == 5000
+    assert np.all(np.bincount(dev.image_index) == 5)
+    train, validation = load_flickr8k(path, "train").split(300)
+    assert not set(train.images) & set(validation.images) and len(validation.images) == 300
+    assert not set(train.images) & set(dev.images)
+
+
+def test_nlvr_keeps_a_sentences_six_images_in_one_split():
+    path = dataset("nlvr")
+    records, report = load_nlvr(path, "dev")
+    assert detect(path) == "nlvr" and report.num_skipped == 0 and len(records) == 989 * RENDERINGS
+    train, validation = split_by_directory(records, ["5"])
+    train_ids, validation_ids = {r.image_id for r in train}, {r.image_id for r in validation}
+    assert not train_ids & validation_ids
+    assert {directory_of(r) for r in validation} == {"5"}
+    per_sentence = collections.Counter(r.image_id for r in records)
+    assert set(per_sentence.values()) == {RENDERINGS}
+    assert {r.label for r in records} == {0, 1}

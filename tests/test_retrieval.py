@@ -1,0 +1,97 @@
+import numpy as np
+import pytest
+
+from gemini_tf import retrieval
+from gemini_tf.retrieval import Index, recall_at_k, rerank
+
+
+def brute_force_recall(similarity, image_index, k):
+    i2t = []
+    for image in range(similarity.shape[0]):
+        top = sorted(range(similarity.shape[1]), key=lambda t: -similarity[image, t])[:k]
+        i2t.append(any(image_index[t] == image for t in top))
+    t2i = []
+    for text in range(similarity.shape[1]):
+        top = sorted(range(similarity.shape[0]), key=lambda i: -similarity[i, text])[:k]
+        t2i.append(image_index[text] in top)
+    return np.mean(i2t), np.mean(t2i)
+
+
+def test_recall_at_k_matches_brute_force_with_five_captions_per_image():
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(40, 8))
+    image_index = np.repeat(np.arange(40), 5)
+    texts = images[image_index] + rng.normal(scale=2.0, size=(200, 8))  # noisy captions
+    similarity = images @ texts.T
+    result = recall_at_k(similarity, image_index)
+    for k in (1, 5, 10):
+        i2t, t2i = brute_force_recall(similarity, image_index, k)
+        assert result[f"i2t_r{k}"] == pytest.approx(i2t)
+        assert result[f"t2i_r{k}"] == pytest.approx(t2i)
+    assert result["r_mean"] == pytest.approx(np.mean([result[k] for k in result if k != "r_mean"]))
+    assert 0 < result["t2i_r1"] < result["t2i_r10"] < 1  # the fixture is neither trivial nor hopeless
+
+
+def test_perfect_embeddings_give_recall_one():
+    image_index = np.array([0, 0, 1, 2, 2])
+    similarity = (np.arange(3)[:, None] == image_index[None, :]).astype(float)
+    assert recall_at_k(similarity, image_index)["r_mean"] == 1.0
+
+
+def test_rerank_only_reorders_within_the_top_k():
+    rng = np.random.default_rng(1)
+    similarity = rng.normal(size=(6, 30))
+    itm = rng.normal(size=(6, 30))
+    reranked = rerank(similarity, lambda rows, cols: itm[rows, cols], k=5)
+    before = np.argsort(-similarity, axis=1)
+    after = np.argsort(-reranked, axis=1)
+    for row in range(6):
+        assert set(after[row, :5]) == set(before[row, :5])
+        np.testing.assert_array_equal(after[row, 5:], before[row, 5:])
+        top = after[row, :5]
+        assert np.all(np.diff(itm[row, top] + similarity[row, top]) <= 0)  # by P(match) + cosine
+
+
+def test_index_save_load_round_trip(tmp_path):
+    rng = np.random.default_rng(2)
+    embeddings = rng.normal(size=(10, 4)).astype("float32")
+    index = Index(embeddings, [f"img_{i}.jpg" for i in range(10)], "image")
+    path = str(tmp_path / "gallery.npz")
+    index.save(path)
+    loaded = Index.load(path)
+    np.testing.assert_array_equal(loaded.embeddings, embeddings)
+    assert loaded.ids == index.ids and loaded.kind == "image"
+    rows, scores = loaded.search(embeddings[3:4], k=3)
+    assert rows[0, 0] == np.argmax(embeddings @ embeddings[3])
+    assert np.all(np.diff(scores[0]) <= 0)
+
+
+def test_bad_index_file_and_dimension_mismatch(tmp_path):
+    path = tmp_path / "not_an_index.npz"
+    np.savez(path, something=np.zeros(3))
+    with pytest.raises(ValueError, match="not a gemini_tf index"):
+        Index.load(str(path))
+    index = Index(np.zeros((2, 4), "float32"), ["a", "b"], "text")
+    with pytest.raises(ValueError, match="dimension"):
+        index.search(np.zeros((1, 8)), 1)
+
+
+def test_index_and_query_with_a_trained_bundle(contrastive_bundle, tmp_path):
+    from gemini_tf.data import shapes
+
+    pairs = shapes.make_pairs(12, "test", seed=3)
+    texts = [t for t, label in zip(pairs.texts, pairs.labels) if label == 1][:10]
+    index = retrieval.build_index(contrastive_bundle, texts, "text")
+    assert index.embeddings.shape == (10, contrastive_bundle.matcher.embedding_dim)
+    np.testing.assert_allclose(np.linalg.norm(index.embeddings, axis=1), 1.0, atol=1e-5)
+    image_path = str(tmp_path / "scene.png")
+    from PIL import Image
+    Image.fromarray(pairs.images[0]).save(image_path)
+    hits = retrieval.query(contrastive_bundle, index, image=image_path, k=3)
+    assert len(hits) == 3 and hits[0][1] >= hits[1][1] >= hits[2][1]
+    reranked = retrieval.query(contrastive_bundle, index, image=image_path, k=3, rerank_k=5)
+    plain_top5 = {i for i, _ in retrieval.query(contrastive_bundle, index, image=image_path, k=5)}
+    assert {i for i, _ in reranked} <= plain_top5
+    assert all(-1.0 <= s <= 2.0 for _, s in reranked)  # P(match) + cosine
+    with pytest.raises(ValueError, match="needs an index of images"):
+        retrieval.query(contrastive_bundle, index, text="a red circle")
