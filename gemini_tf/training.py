@@ -144,6 +144,7 @@ def train(
     contrastive_loss: str = "infonce",
     vocabulary_size: int = 1000,
     validation_images: int = 300,
+    max_train_images: int | None = None,
     config_overrides: dict | None = None,
     strict: bool = False,
     allow_outside_root: bool = False,
@@ -156,7 +157,9 @@ def train(
     data="shapes" (the embedded generator) or a path (`data.sources.detect`):
     task="itm" takes Flickr8k, COCO or a caption manifest; task="classify" takes
     NLVR, a labelled manifest or TFRecord shards. Bad rows are skipped and
-    counted (`strict=True`: stop at the first). task="itm" trains matching: `matching="groups"` (Shapes
+    counted (`strict=True`: stop at the first). Caption data holds out its last
+    `validation_images` images (and uses at most `max_train_images` for training
+    when given). task="itm" trains matching: `matching="groups"` (Shapes
     default) trains listwise on one-difference caption groups with
     `GroupMatcher`; `matching="contrastive"` (default for photos) trains
     ITC + ITM on mined hard negatives with `ContrastiveMatcher`, whose
@@ -175,6 +178,8 @@ def train(
                                 learning_rate, vocabulary_size, seed, strategy, verbose)
     if data != "shapes":
         captions = load_captions(data, "train", strict, progress, allow_outside_root)
+        if max_train_images:
+            captions = captions.select_images(np.arange(min(len(captions.images), max_train_images + validation_images)))
         train_set, validation_set = captions.split(validation_images)
         return _train_contrastive(output_dir, config, train_set, validation_set, epochs, batch_size,
                                   learning_rate, contrastive_loss, vocabulary_size, seed, strategy, verbose)
