@@ -39,6 +39,7 @@ def main() -> None:
     parser.add_argument("--patch-size", type=int, default=8)
     parser.add_argument("--sequence-length", type=int, default=24)
     parser.add_argument("--vocabulary-size", type=int, default=3000)
+    parser.add_argument("--dropout", type=float, default=0.1)
     parser.add_argument("--k-test", type=int, default=16)
     parser.add_argument("--models", nargs="+", default=["gemini", "clip"], choices=("gemini", "clip"))
     parser.add_argument("--output-dir", default="saved_models/flickr8k")
@@ -47,7 +48,8 @@ def main() -> None:
 
     path = data_dir("flickr8k", args.data)
     size = (args.image_size, args.image_size)
-    overrides = {"image_size": size, "patch_size": args.patch_size, "sequence_length": args.sequence_length}
+    overrides = {"image_size": size, "patch_size": args.patch_size, "sequence_length": args.sequence_length,
+                 "dropout": args.dropout}
     dev = load_flickr8k(path, "dev")
     dev_images = read_images(dev.images, size, progress=True)
     results = {"settings": vars(args), "dev": {"images": len(dev.images), "captions": len(dev)}}

@@ -5,8 +5,10 @@ Works with any *matcher* that has `embed_texts(token_ids)` and
 `ContrastiveMatcher` and the keras-hub CLIP peer (`baselines.clip.ClipMatcher`).
 Re-ranking (ALBEF's `k_test`) scores only the top k of each query with the
 fusion ITM head, so it reorders within the top k and never changes which items
-are in it. As in BLIP's evaluation, a re-ranked item's score is
-P(match) + its cosine similarity, so an unsure ITM head falls back on ITC.
+are in it. A re-ranked item's score is the ITM logit plus the ITC logit
+(learned scale x cosine), a product of the two experts as in BLIP's
+evaluation (which adds ITM probability and cosine): a confident ITM head
+reorders, an unsure one (logit near 0) leaves the ITC order.
 """
 
 from __future__ import annotations
@@ -115,21 +117,20 @@ def recall_at_k(similarity: np.ndarray, image_index: np.ndarray, ks: Sequence[in
     return result
 
 
-def rerank(similarity: np.ndarray, match_probability, k: int) -> np.ndarray:
-    """Re-ranks each row's top k by `match_probability(rows, cols)` + similarity; the
+def rerank(similarity: np.ndarray, match_logits, k: int, scale: float = 1.0) -> np.ndarray:
+    """Re-ranks each row's top k by `match_logits(rows, cols)` + scale x similarity; the
     other entries keep their order below. Returns the new score matrix (same shape)."""
     top = np.argsort(-similarity, axis=1, kind="stable")[:, :k]
     rows, cols = np.repeat(np.arange(len(similarity)), top.shape[1]), top.reshape(-1)
-    probabilities = np.asarray(match_probability(rows, cols), np.float64)
+    logits = np.asarray(match_logits(rows, cols), np.float64)
     reranked = similarity.astype(np.float64).copy()
-    reranked[rows, cols] = RERANK_OFFSET + probabilities + similarity[rows, cols]
+    reranked[rows, cols] = RERANK_OFFSET + logits + scale * similarity[rows, cols]
     return reranked
 
 
 def itm_scorer(matcher, token_ids: np.ndarray, images: np.ndarray, batch_size: int = 512,
                progress: bool = False):
-    """A function (text rows, image rows) -> P(match) by the ITM head, with each encoder
-    run once per item."""
+    """A function (text rows, image rows) -> ITM logits, with each encoder run once per item."""
     text = {k: np.asarray(v) for k, v in matcher.gemini.text_encoder.predict(
         token_ids, batch_size=256, verbose=0).items()}
     image = {k: np.asarray(v) for k, v in matcher.gemini.image_encoder.predict(
@@ -140,8 +141,8 @@ def itm_scorer(matcher, token_ids: np.ndarray, images: np.ndarray, batch_size: i
         out = []
         for i in _batches(len(text_rows), batch_size, "ITM re-ranking", progress):
             t, v = text_rows[i:i + batch_size], image_rows[i:i + batch_size]
-            logits = match({k: x[t] for k, x in text.items()}, token_ids[t], {k: x[v] for k, x in image.items()})
-            out.append(tf.sigmoid(logits).numpy())
+            out.append(match({k: x[t] for k, x in text.items()}, token_ids[t],
+                             {k: x[v] for k, x in image.items()}).numpy())
         return np.concatenate(out)
 
     return score
@@ -160,8 +161,9 @@ def evaluate_retrieval(matcher, preprocessor: TextPreprocessor, images: np.ndarr
     if k_test:
         token_ids = preprocessor(list(texts)).numpy()
         score = itm_scorer(matcher, token_ids, pixels, progress=progress)
-        i2t = rerank(similarity, lambda img, txt: score(txt, img), k_test)
-        t2i = rerank(similarity.T, score, k_test).T
+        scale = float(matcher.scale)
+        i2t = rerank(similarity, lambda img, txt: score(txt, img), k_test, scale)
+        t2i = rerank(similarity.T, score, k_test, scale).T
         both = {**{k: v for k, v in recall_at_k(i2t, image_index).items() if k.startswith("i2t")},
                 **{k: v for k, v in recall_at_k(t2i, image_index).items() if k.startswith("t2i")}}
         both["r_mean"] = float(np.mean(list(both.values())))
@@ -189,7 +191,7 @@ def query(bundle, index: Index, text: str | None = None, image: str | None = Non
     """Top-k (id, score) of `index` for one text (image index) or one image file (text index).
 
     Scores are cosine similarities; with `rerank_k`, the top `rerank_k` are
-    re-ordered by P(match) from the ITM head + cosine, and that sum is their score.
+    re-ordered by ITM logit + ITC logit, and that sum is their score.
     """
     matcher = bundle.require_matcher()
     if (text is None) == (image is None):
@@ -208,7 +210,9 @@ def query(bundle, index: Index, text: str | None = None, image: str | None = Non
         top = ids[:rerank_k]
         probabilities = bundle.predict(top, [text] * len(top)) if text is not None else \
             bundle.predict([image] * len(top), top)
-        combined = probabilities + np.asarray(scores[:len(top)])
+        probabilities = np.clip(probabilities, 1e-7, 1 - 1e-7)
+        itm_logits = np.log(probabilities) - np.log1p(-probabilities)
+        combined = itm_logits + float(matcher.scale) * np.asarray(scores[:len(top)])
         order = np.argsort(-combined, kind="stable")
         ids = [top[i] for i in order] + ids[rerank_k:]
         scores = [float(combined[i]) for i in order] + scores[rerank_k:]

@@ -1,5 +1,4 @@
 import json
-import os
 
 import numpy as np
 import pytest
@@ -77,13 +76,13 @@ def test_malformed_manifests_get_clear_errors(tmp_path):
         read_manifest(str(tmp_path / "absent.csv"))
 
 
-def test_labelled_manifest_trains_a_classifier(bad_data, tmp_path):
-    from gemini_tf.data.pipeline import from_records
+def test_from_manifest_yields_model_batches_and_the_report(bad_data):
+    from gemini_tf.data import from_manifest
     from gemini_tf.preprocessing import TextPreprocessor, learn_vocabulary
 
-    records, _ = read_manifest(str(bad_data))
-    preprocessor = TextPreprocessor(learn_vocabulary([r.text for r in records], 50), 8)
-    (token_ids, images), labels = next(iter(from_records(records, preprocessor, (32, 32), batch_size=8)))
+    preprocessor = TextPreprocessor(learn_vocabulary(["a photo", "another photo"], 50), 8)
+    dataset, report = from_manifest(str(bad_data), preprocessor, (32, 32), batch_size=8, verbose=False)
+    (token_ids, images), labels = next(iter(dataset))
     assert token_ids.shape == (2, 8) and images.shape == (2, 32, 32, 3)
     np.testing.assert_array_equal(labels, [1, 0])
-    assert os.path.isfile(records[0].image)
+    assert report.used == 2 and report.num_skipped == 5

@@ -42,14 +42,14 @@ def test_rerank_only_reorders_within_the_top_k():
     rng = np.random.default_rng(1)
     similarity = rng.normal(size=(6, 30))
     itm = rng.normal(size=(6, 30))
-    reranked = rerank(similarity, lambda rows, cols: itm[rows, cols], k=5)
+    reranked = rerank(similarity, lambda rows, cols: itm[rows, cols], k=5, scale=3.0)
     before = np.argsort(-similarity, axis=1)
     after = np.argsort(-reranked, axis=1)
     for row in range(6):
         assert set(after[row, :5]) == set(before[row, :5])
         np.testing.assert_array_equal(after[row, 5:], before[row, 5:])
         top = after[row, :5]
-        assert np.all(np.diff(itm[row, top] + similarity[row, top]) <= 0)  # by P(match) + cosine
+        assert np.all(np.diff(itm[row, top] + 3.0 * similarity[row, top]) <= 0)  # ITM + ITC logits
 
 
 def test_index_save_load_round_trip(tmp_path):
@@ -92,6 +92,6 @@ def test_index_and_query_with_a_trained_bundle(contrastive_bundle, tmp_path):
     reranked = retrieval.query(contrastive_bundle, index, image=image_path, k=3, rerank_k=5)
     plain_top5 = {i for i, _ in retrieval.query(contrastive_bundle, index, image=image_path, k=5)}
     assert {i for i, _ in reranked} <= plain_top5
-    assert all(-1.0 <= s <= 2.0 for _, s in reranked)  # P(match) + cosine
+    assert all(np.isfinite(s) for _, s in reranked)
     with pytest.raises(ValueError, match="needs an index of images"):
         retrieval.query(contrastive_bundle, index, text="a red circle")

@@ -99,3 +99,23 @@ def read_manifest(path: str, strict: bool = False, allow_outside_root: bool = Fa
     report = DataReport(path, strict=strict)
     records = list(iter_manifest(path, report, allow_outside_root, check_images, require_labels))
     return records, report
+
+
+def from_manifest(path: str, preprocessor, image_size: tuple[int, int], batch_size: int = 64,
+                  shuffle: bool = False, seed: int = 0, strict: bool = False,
+                  allow_outside_root: bool = False, verbose: bool = True):
+    """A labelled manifest -> (((token_ids, images), labels) tf.data batches, `DataReport`).
+
+    Rows are checked up front (files present and decodable, text, label), then
+    images are read and decoded in parallel by `pipeline.from_records`, the same
+    preprocessing as every other source. The report summary is printed when
+    rows were skipped (and `verbose`).
+    """
+    from gemini_tf.data.pipeline import from_records
+
+    records, report = read_manifest(path, strict, allow_outside_root, require_labels=True)
+    if verbose and report.num_skipped:
+        print(report.summary())
+    if not records:
+        raise DataError(f"{path}: no usable rows.\n{report.summary()}")
+    return from_records(records, preprocessor, image_size, batch_size, shuffle, seed), report
