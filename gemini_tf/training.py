@@ -9,6 +9,7 @@ resumes at the epoch where it stopped).
 
 from __future__ import annotations
 
+import json
 import os
 import zlib
 
@@ -23,7 +24,7 @@ from gemini_tf.evaluation import evaluate_shapes
 from gemini_tf.models.gemini import GeminiModel, gemini_model
 from gemini_tf.data.captions import CaptionSet
 from gemini_tf.data.nlvr import load_nlvr, split_by_directory
-from gemini_tf.data.records import Record, read_images
+from gemini_tf.data.records import read_images
 from gemini_tf.data.manifest import read_manifest
 from gemini_tf.data.sources import detect, load_captions
 from gemini_tf.data.tfrecords import from_tfrecords, read_tfrecords
@@ -108,9 +109,11 @@ def fit(
     """`model.fit` with checkpoint, early stopping, TensorBoard and BackupAndRestore.
 
     Checkpoints, logs and the backup live in `output_dir`; the best weights
-    (by validation loss) are restored at the end.
+    (by validation loss) are restored at the end. Resuming from a backup is
+    refused when the model's config differs from the interrupted run's, so a
+    changed setting never silently continues old weights.
     """
-    os.makedirs(output_dir, exist_ok=True)
+    _check_resume(output_dir, model)
     monitor = "val_loss" if validation_data is not None else "loss"
     callbacks = [
         keras.callbacks.BackupAndRestore(os.path.join(output_dir, "backup")),
@@ -126,6 +129,21 @@ def fit(
         train_data, validation_data=validation_data, epochs=epochs,
         callbacks=callbacks, verbose=verbose, shuffle=False,  # datasets shuffle themselves
     )
+
+
+def _check_resume(output_dir: str, model: keras.Model) -> None:
+    os.makedirs(output_dir, exist_ok=True)
+    signature_file = os.path.join(output_dir, "model_config.json")
+    signature = json.dumps(model.get_config(), sort_keys=True, default=str)
+    if os.path.isdir(os.path.join(output_dir, "backup")) and os.path.isfile(signature_file):
+        with open(signature_file) as f:
+            if f.read() != signature:
+                raise ValueError(
+                    f"{output_dir} holds an interrupted run of a different model; resume it with the "
+                    "same settings, or choose another output folder (or delete that one)."
+                )
+    with open(signature_file, "w") as f:
+        f.write(signature)
 
 
 def train(

@@ -113,3 +113,16 @@ def bad_data(tmp_path):
     manifest = tmp_path / "manifest.csv"
     manifest.write_text("image,text,label\n" + "".join(f"{i},{t},{l}\n" for i, t, l in rows))
     return manifest
+
+
+def run_python(script: str):
+    """Runs `script` in a fresh interpreter from the repo root (for tests that need their own
+    TensorFlow device setup, like two logical CPUs for MirroredStrategy)."""
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=root,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": root},
+    )

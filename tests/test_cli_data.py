@@ -1,12 +1,8 @@
 """CLI: contrastive training, index/retrieve, data convert, training from a manifest and TFRecords."""
 
-import os
-
-import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import jpeg_bytes
 from gemini_tf.cli import main
 from gemini_tf.data import shapes
 

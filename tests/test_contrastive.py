@@ -1,13 +1,11 @@
 import math
-import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import run_python
 from gemini_tf.models.contrastive import infonce_loss, sample_hard_negatives, sigmoid_loss
 from gemini_tf.models.contrastive_matcher import ContrastiveMatcher
 from gemini_tf.models.gemini import gemini_model
@@ -123,10 +121,6 @@ assert abs(halves - whole) > 1e-3
 
 
 def test_mirrored_strategy_contrasts_within_each_replica():
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    result = subprocess.run(
-        [sys.executable, "-c", MIRRORED_SCRIPT], capture_output=True, text=True, cwd=root,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": root},
-    )
+    result = run_python(MIRRORED_SCRIPT)
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     assert "replicas 2" in result.stdout

@@ -1,6 +1,3 @@
-import os
-import subprocess
-import sys
 import textwrap
 
 import keras
@@ -8,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import run_python
 from gemini_tf.models.gemini import gemini_model
 from gemini_tf.models.group_matcher import GroupMatcher, group_accuracy, group_matching_loss
 from gemini_tf.training import compile_model, get_strategy, learning_rate_schedule
@@ -97,10 +95,20 @@ MIRRORED_SCRIPT = textwrap.dedent(
 
 
 def test_mirrored_strategy_matches_one_device_on_one_batch():
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    result = subprocess.run(
-        [sys.executable, "-c", MIRRORED_SCRIPT], capture_output=True, text=True, cwd=root,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": root},
-    )
+    result = run_python(MIRRORED_SCRIPT)
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     assert "mirrored 2" in result.stdout
+
+
+def test_resuming_a_different_model_is_refused(tmp_path):
+    from gemini_tf.training import fit
+
+    rng = np.random.default_rng(0)
+    x = [rng.integers(1, 50, (8, 12)).astype("int32"), rng.random((8, 64, 64, 3)).astype("float32")]
+    data = tf.data.Dataset.from_tensor_slices((tuple(x), rng.integers(0, 2, 8))).batch(4)
+    model = compile_model(gemini_model("tiny", vocabulary_size=50), total_steps=2)
+    fit(model, data, None, 1, str(tmp_path), verbose=0)
+    (tmp_path / "backup").mkdir(exist_ok=True)  # as if interrupted mid-run
+    other = compile_model(gemini_model("tiny", vocabulary_size=50, dropout=0.2), total_steps=2)
+    with pytest.raises(ValueError, match="interrupted run of a different model"):
+        fit(other, data, None, 1, str(tmp_path), verbose=0)

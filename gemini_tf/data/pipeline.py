@@ -92,8 +92,17 @@ def from_image_bytes(
 ) -> tf.data.Dataset:
     """Encoded image files (bytes) + texts + labels -> batched dataset."""
     dataset = _labelled_slices(list(image_bytes), texts, labels, shuffle, seed)
+    return _decode_and_batch(dataset, lambda data: data, preprocessor, image_size, batch_size)
+
+
+def _decode_and_batch(dataset: tf.data.Dataset, read, preprocessor: TextPreprocessor,
+                      image_size: tuple[int, int], batch_size: int) -> tf.data.Dataset:
+    """((text, source), label) elements -> decoded in parallel, batched, tokenized.
+
+    `read(source)` returns the encoded image bytes (identity, or read a file).
+    """
     dataset = dataset.map(
-        lambda inputs, label: ((inputs[0], preprocess_image_bytes(inputs[1], image_size)), label),
+        lambda inputs, label: ((inputs[0], preprocess_image_bytes(read(inputs[1]), image_size)), label),
         num_parallel_calls=AUTOTUNE,
     )
 
@@ -186,12 +195,4 @@ def from_records(
     """
     paths = [r.image for r in records]
     dataset = _labelled_slices(paths, [r.text for r in records], [r.label for r in records], shuffle, seed)
-    dataset = dataset.map(
-        lambda inputs, label: ((inputs[0], preprocess_image_bytes(tf.io.read_file(inputs[1]), image_size)), label),
-        num_parallel_calls=AUTOTUNE,
-    )
-
-    def tokenize(inputs, label):
-        return (preprocessor(inputs[0]), inputs[1]), label
-
-    return dataset.batch(batch_size).map(tokenize, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+    return _decode_and_batch(dataset, tf.io.read_file, preprocessor, image_size, batch_size)
