@@ -1,0 +1,29 @@
+import numpy as np
+import tensorflow as tf
+
+from gemini_tf.preprocessing.augment import allows_flip, augment, random_resized_crop
+
+
+def test_flip_is_refused_for_captions_that_name_a_side():
+    texts = ["A dog jumps to the left", "a man on the RIGHT side", "a red circle left of a square",
+             "two dogs play in the snow", "leftover pizza on a plate", "a bright light"]
+    assert [bool(allows_flip(tf.constant(t))) for t in texts] == [False, False, False, True, True, True]
+
+
+def test_crop_output_shape_and_range():
+    image = tf.constant(np.random.default_rng(0).integers(0, 256, (80, 100, 3)), tf.uint8)
+    crop = random_resized_crop(image, (64, 48))
+    assert crop.shape == (64, 48, 3) and crop.dtype == tf.float32
+    assert 0.0 <= float(tf.reduce_min(crop)) and float(tf.reduce_max(crop)) <= 1.0
+
+
+def test_side_captions_are_never_mirrored():
+    # Left half black, right half white: a mirrored crop would be white on the left.
+    image = np.zeros((64, 64, 3), np.uint8)
+    image[:, 32:] = 255
+    image = tf.constant(image)
+    for _ in range(30):
+        out = augment(image, tf.constant("a white square on the right"), (64, 64)).numpy()
+        assert out[:, :8].mean() < out[:, -8:].mean()
+    flipped = [augment(image, tf.constant("a white square"), (64, 64)).numpy() for _ in range(40)]
+    assert any(o[:, :8].mean() > o[:, -8:].mean() for o in flipped)  # other captions do get flipped
