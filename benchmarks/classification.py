@@ -26,7 +26,8 @@ from gemini_tf.data import shapes
 from gemini_tf.data.nlvr import load_nlvr
 from gemini_tf.data.paths import data_dir
 from gemini_tf.evaluation import binary_metrics, predict_dataset, vote_accuracy
-from gemini_tf.training import labelled_dataset, labelled_splits, labelled_texts, train_classifier
+from gemini_tf.data.sources import labelled_dataset, labelled_splits, labelled_texts
+from gemini_tf.training import train_classifier
 
 MODELS = ("majority", "tfidf", "text_only", "image_only", "concat", "cross_attention")
 

@@ -75,11 +75,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true", help="no progress bars")
 
     evaluate = commands.add_parser(
-        "evaluate", help="metrics of a saved model on the Shapes test split",
-        description="Accuracy, ROC AUC, precision and recall, and accuracy per negative kind.",
+        "evaluate", help="metrics of a saved model on the Shapes test split, or on real data",
+        description="Shapes: accuracy, ROC AUC, precision and recall, and accuracy per negative kind. "
+        "--data NLVR / manifest / TFRecords: the same binary metrics (NLVR adds per-sentence "
+        "accuracy); --data Flickr8k / COCO: Recall@1/5/10 both ways, ITC and ITC+ITM re-ranking.",
     )
     evaluate.add_argument("--model", required=True, help="a folder written by `gemini-tf train`")
-    evaluate.add_argument("--split", choices=("validation", "test"), default="test")
+    evaluate.add_argument("--data", default="shapes", help="shapes (default) or a real-data path")
+    evaluate.add_argument("--split", default="test",
+                          help="shapes: validation or test; NLVR: dev or test; Flickr8k: dev; COCO: val2017")
     evaluate.add_argument("--scenes", type=int, default=1000, help="scenes to evaluate (default: 1000)")
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--json", action="store_true", help="print metrics as JSON")
@@ -246,11 +250,16 @@ def _evaluate(args) -> int:
     from gemini_tf.evaluation import evaluate_shapes, format_table
 
     bundle = load(args.model)
-    metrics = evaluate_shapes(bundle, args.split, args.scenes, args.seed)
+    if args.data == "shapes":
+        metrics = evaluate_shapes(bundle, args.split, args.scenes, args.seed)
+    else:
+        from gemini_tf.evaluation import evaluate_data
+
+        metrics = evaluate_data(bundle, args.data, args.split)
     if args.json:
         print(json.dumps(metrics, indent=2))
     else:
-        print(f"{args.split} split, {args.scenes} scenes:")
+        print(f"{args.data} {args.split}" + (f", {args.scenes} scenes:" if args.data == "shapes" else ":"))
         print(format_table({os.path.basename(os.path.normpath(args.model)): metrics}))
     return 0
 

@@ -108,3 +108,37 @@ def vote_accuracy(labels, probabilities, groups, threshold: float = 0.5) -> floa
         members = groups == group
         correct.append(int(votes[members].mean() >= 0.5) == labels[members][0])
     return float(np.mean(correct))
+
+
+def evaluate_data(bundle, path: str, split: str = "test", k_test: int = 16) -> dict[str, float]:
+    """Metrics of a bundle on real data at `path` (any layout `data.sources.detect` knows).
+
+    Labelled data (NLVR `split`, a manifest, TFRecords): `binary_metrics`, plus
+    `sentence_accuracy` (majority of six renderings) for NLVR. Caption data
+    (Flickr8k / COCO `split`): Recall@K both ways, by ITC and with ITM re-ranking.
+    """
+    from gemini_tf.data import sources
+    from gemini_tf.data.nlvr import load_nlvr
+    from gemini_tf.data.records import read_images
+    from gemini_tf.retrieval import evaluate_retrieval
+
+    kind = sources.detect(path)
+    image_size = bundle.config.image_size
+    if kind in sources.CAPTION_KINDS:
+        captions = sources.load_captions(path, split)
+        results = evaluate_retrieval(bundle.require_matcher(), bundle.preprocessor,
+                                     read_images(captions.images, image_size), captions.texts,
+                                     captions.image_index, image_size, k_test=k_test)
+        return {f"{key}/{name}": value for key, row in results.items() for name, value in row.items()}
+    if kind == "nlvr":
+        records, _ = load_nlvr(path, split)
+    elif kind == "manifest":
+        records = sources.read_manifest(path, require_labels=True)[0]
+    else:
+        records = ("tfrecords", path, None)
+    labels, probabilities = predict_dataset(
+        bundle.model, sources.labelled_dataset(records, bundle.preprocessor, image_size, 128))
+    result = binary_metrics(labels, probabilities)
+    if kind == "nlvr":
+        result["sentence_accuracy"] = vote_accuracy(labels, probabilities, [r.image_id for r in records])
+    return result

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import zlib
 
 import keras
 import numpy as np
@@ -23,11 +22,8 @@ from gemini_tf.data import pipeline, shapes
 from gemini_tf.evaluation import evaluate_shapes
 from gemini_tf.models.gemini import GeminiModel, gemini_model
 from gemini_tf.data.captions import CaptionSet
-from gemini_tf.data.nlvr import load_nlvr, split_by_directory
 from gemini_tf.data.records import read_images
-from gemini_tf.data.manifest import read_manifest
-from gemini_tf.data.sources import detect, load_captions
-from gemini_tf.data.tfrecords import from_tfrecords, read_tfrecords
+from gemini_tf.data.sources import labelled_dataset, labelled_splits, labelled_texts, load_captions
 from gemini_tf.models.contrastive_matcher import ContrastiveMatcher
 from gemini_tf.models.group_matcher import (
     GroupMatcher, group_accuracy, group_matching_loss, pair_accuracy,
@@ -307,52 +303,6 @@ def _train_contrastive(output_dir, config, train_set, validation_set, epochs, ba
         bundle.metrics.update(evaluate_shapes(bundle, "validation", evaluate_on_shapes, seed))
     bundle.save(output_dir)
     return bundle
-
-
-def labelled_splits(path: str, strict: bool = False, allow_outside_root: bool = False,
-                    progress: bool = False):
-    """(train, validation) of a labelled source: lists of `Record`s, or ("tfrecords", path, part).
-
-    NLVR trains on `dev` minus numbered directory 5 (validation); manifests and
-    TFRecords hold out 10 % by a hash of the image (TFRecords: example id).
-    """
-    kind = detect(path)
-    if kind == "nlvr":
-        records, report = load_nlvr(path, "dev", strict, progress)
-    elif kind == "manifest":
-        records, report = read_manifest(path, strict, allow_outside_root, require_labels=True)
-    elif kind == "tfrecords":
-        return ("tfrecords", path, "train"), ("tfrecords", path, "validation")
-    else:
-        raise ValueError(f"{path} holds {kind} captions; task 'classify' needs labelled data "
-                         "(NLVR, a manifest with a label column, or TFRecords).")
-    if report.num_skipped:
-        print(report.summary())
-    if kind == "nlvr":
-        return split_by_directory(records)
-    validation = [r for r in records if zlib.crc32(r.image_id.encode()) % 10 == 0]
-    return [r for r in records if zlib.crc32(r.image_id.encode()) % 10 != 0], validation
-
-
-def labelled_texts(split) -> list[str]:
-    """The texts of a split (for learning a vocabulary)."""
-    if isinstance(split, shapes.PairSet):
-        return list(split.texts)
-    if isinstance(split, tuple):
-        return [t.decode() for t in read_tfrecords(split[1]).map(lambda x: x["text"]).as_numpy_iterator()]
-    return [r.text for r in split]
-
-
-def labelled_dataset(split, preprocessor: TextPreprocessor, image_size: tuple[int, int], batch_size: int,
-                     shuffle: bool = False, seed: int = 0) -> tf.data.Dataset:
-    """((token_ids, images), labels) batches of a split: `Record`s, TFRecords from
-    `labelled_splits`, or a Shapes `PairSet` of statements."""
-    if isinstance(split, shapes.PairSet):
-        return pipeline.from_arrays(split.images, split.texts, split.labels, preprocessor, image_size,
-                                    batch_size, shuffle, seed)
-    if isinstance(split, tuple):
-        return from_tfrecords(split[1], preprocessor, image_size, batch_size, shuffle, seed, part=split[2])
-    return pipeline.from_records(split, preprocessor, image_size, batch_size, shuffle, seed)
 
 
 def train_classifier(output_dir: str, config: GeminiConfig, train_split, validation_split, epochs: int,

@@ -1,5 +1,7 @@
 """CLI: contrastive training, index/retrieve, data convert, training from a manifest and TFRecords."""
 
+import json
+
 import pytest
 from PIL import Image
 
@@ -66,6 +68,10 @@ def test_train_a_classifier_from_a_manifest_reports_skipped_rows(tmp_path, scene
                  "--output-dir", str(tmp_path / "m"), *TINY]) == 0
     out = capsys.readouterr().out
     assert "2 skipped" in out and "missing_image: 1" in out and "bad_label: 1" in out
+    assert main(["evaluate", "--model", str(tmp_path / "m"), "--data", str(scene_folder / "statements.csv"),
+                 "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert {"accuracy", "roc_auc", "precision", "recall"} <= set(metrics)
     assert main(["train", "--task", "classify", "--data", str(manifest), "--strict",
                  "--output-dir", str(tmp_path / "strict"), *TINY]) == 2
     assert f"{manifest}:98: image file not found" in capsys.readouterr().err
