@@ -68,6 +68,7 @@ def main() -> None:
                                  dev.image_index, size, k_test=args.k_test, progress=True),
         }
         print(json.dumps(results["gemini"], indent=2))
+        save(args.results, results)
 
     if "clip" in args.models:
         keras.utils.set_random_seed(0)
@@ -78,6 +79,7 @@ def main() -> None:
         clip = clip_matcher(bundle.config, bundle.matcher.count_params(), sep_id,
                             embedding_dim=bundle.config.hidden_dim, loss=args.loss)
         clip.compile(optimizer=adamw(args.learning_rate, args.epochs * (len(train_set) // args.batch_size)))
+        clip(next(iter(train_data))[0])  # BackupAndRestore needs built weights.
         start = time.time()
         fit(clip, train_data, validation_data, args.epochs, os.path.join(args.output_dir, "clip"))
         results["clip"] = {
@@ -88,9 +90,14 @@ def main() -> None:
         }
         print(json.dumps(results["clip"], indent=2))
 
-    os.makedirs(os.path.dirname(args.results), exist_ok=True)
-    previous = json.load(open(args.results)) if os.path.isfile(args.results) else {}
-    with open(args.results, "w") as f:
+    save(args.results, results)
+
+
+def save(path: str, results: dict) -> None:
+    """Merges `results` into the JSON file at `path` (other models' entries are kept)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    previous = json.load(open(path)) if os.path.isfile(path) else {}
+    with open(path, "w") as f:
         json.dump({**previous, **results}, f, indent=2)
 
 

@@ -44,7 +44,13 @@ def embed_texts(matcher, preprocessor: TextPreprocessor, texts: Sequence[str],
 
 def embed_images(matcher, images, image_size: tuple[int, int], batch_size: int = 128,
                  progress: bool = False) -> np.ndarray:
-    """Image file paths or uint8 arrays [N, H, W, 3] -> [N, D] normalised embeddings."""
+    """Image file paths or uint8 arrays [N, H, W, 3] -> [N, D] normalised embeddings.
+
+    Pixels go through the shared `resize_and_scale`, so pass raw 0..255 images,
+    never already-scaled floats.
+    """
+    if not isinstance(images, (list, tuple)) and np.asarray(images).dtype != np.uint8:
+        raise ValueError(f"embed_images takes file paths or uint8 images (0..255), got {np.asarray(images).dtype}.")
     out = []
     for i in _batches(len(images), batch_size, "embedding images", progress):
         chunk = images[i:i + batch_size]
@@ -151,15 +157,16 @@ def itm_scorer(matcher, token_ids: np.ndarray, images: np.ndarray, batch_size: i
 def evaluate_retrieval(matcher, preprocessor: TextPreprocessor, images: np.ndarray,
                        texts: Sequence[str], image_index: np.ndarray, image_size: tuple[int, int],
                        k_test: int | None = None, progress: bool = False) -> dict[str, dict[str, float]]:
-    """Recall@1/5/10 both ways by ITC similarity ("itc"), and with the top `k_test`
+    """Recall@1/5/10 both ways for uint8 `images` [N, H, W, 3] and their captions
+    (`image_index[t]`: text t's image row) by ITC similarity ("itc"), and with the top `k_test`
     re-ranked by the ITM head ("itc+itm", needs a matcher with a fusion head)."""
-    pixels = resize_and_scale(np.asarray(images), image_size).numpy()
-    image_embeddings = embed_images(matcher, pixels, image_size, progress=progress)
+    image_embeddings = embed_images(matcher, np.asarray(images), image_size, progress=progress)
     text_embeddings = embed_texts(matcher, preprocessor, texts, progress=progress)
     similarity = image_embeddings @ text_embeddings.T
     results = {"itc": recall_at_k(similarity, image_index)}
     if k_test:
         token_ids = preprocessor(list(texts)).numpy()
+        pixels = resize_and_scale(np.asarray(images), image_size).numpy()
         score = itm_scorer(matcher, token_ids, pixels, progress=progress)
         scale = float(matcher.scale)
         i2t = rerank(similarity, lambda img, txt: score(txt, img), k_test, scale)

@@ -95,3 +95,32 @@ def test_index_and_query_with_a_trained_bundle(contrastive_bundle, tmp_path):
     assert all(np.isfinite(s) for _, s in reranked)
     with pytest.raises(ValueError, match="needs an index of images"):
         retrieval.query(contrastive_bundle, index, text="a red circle")
+
+
+def test_gallery_embeddings_match_the_training_preprocessing(contrastive_bundle):
+    from gemini_tf.data import shapes
+    from gemini_tf.preprocessing.image import resize_and_scale
+
+    images = shapes.make_pairs(6, "test", seed=4).images[:6]
+    matcher, size = contrastive_bundle.matcher, contrastive_bundle.config.image_size
+    expected = np.asarray(matcher.embed_images(resize_and_scale(images, size)))
+    np.testing.assert_allclose(retrieval.embed_images(matcher, images, size), expected, atol=1e-5)
+    with pytest.raises(ValueError, match="uint8"):
+        retrieval.embed_images(matcher, images / 255.0, size)  # already scaled: refused, not rescaled
+
+
+def test_evaluation_scores_pairs_exactly_as_training_does(contrastive_bundle):
+    """Retrieval must see images and texts exactly as `fit` did: Recall@K computed from
+    the gallery path equals Recall@K of the training forward pass on the same batch."""
+    from gemini_tf.data import pipeline, shapes
+
+    pairs = shapes.make_pairs(40, "train", seed=0)
+    keep = pairs.labels == 1
+    images, texts = pairs.images[keep][:32], [t for t, k in zip(pairs.texts, keep) if k][:32]
+    bundle = contrastive_bundle
+    (batch,) = next(iter(pipeline.from_captions(images, texts, np.arange(32), bundle.preprocessor,
+                                                bundle.config.image_size, batch_size=32)))
+    training_similarity = np.asarray(bundle.matcher(batch)["similarity"])
+    result = retrieval.evaluate_retrieval(bundle.matcher, bundle.preprocessor, images, texts, np.arange(32),
+                                          bundle.config.image_size)
+    assert result["itc"] == recall_at_k(training_similarity, np.arange(32))
