@@ -77,8 +77,9 @@ def main() -> None:
                          "gallery": len(index)}
     print(json.dumps({k: v for k, v in results.items() if k != "settings"}, indent=2))
     os.makedirs(os.path.dirname(args.results), exist_ok=True)
+    previous = json.load(open(args.results)) if os.path.isfile(args.results) else {}
     with open(args.results, "w") as f:
-        json.dump(results, f, indent=2)
+        json.dump({**previous, **results}, f, indent=2)  # keeps train_minutes when re-evaluating
 
 
 if __name__ == "__main__":
