@@ -55,9 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--learning-rate", type=float, default=5e-4, help="peak AdamW learning rate (default: 5e-4)")
     train.add_argument("--train-scenes", type=int, default=16000, help="Shapes training scenes (default: 16000)")
     train.add_argument("--validation-scenes", type=int, default=1000, help="Shapes validation scenes (default: 1000)")
-    train.add_argument("--matching", choices=("groups", "contrastive"), default=None,
-                       help="itm training: groups (Shapes one-difference groups; Shapes default) or "
-                       "contrastive (ITC + ITM on mined hard negatives, gives retrieval embeddings; default for photos)")
+    train.add_argument("--matching", choices=("groups", "contrastive", "pairs"), default=None,
+                       help="groups: listwise on Shapes one-difference groups (Shapes default, itm and "
+                       "classify); contrastive: ITC + ITM on mined hard negatives, gives retrieval "
+                       "embeddings (default for photos); pairs: binary cross-entropy on Shapes pairs")
     train.add_argument("--loss", choices=("infonce", "sigmoid"), default="infonce",
                        help="contrastive loss for --matching contrastive (default: infonce)")
     train.add_argument("--image-size", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"), default=None,

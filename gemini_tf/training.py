@@ -31,7 +31,7 @@ from gemini_tf.models.group_matcher import (
 from gemini_tf.preprocessing.text import TextPreprocessor, learn_vocabulary
 
 STRATEGIES = ("default", "mirrored")
-MATCHING = ("groups", "contrastive")
+MATCHING = ("groups", "contrastive", "pairs")
 
 
 def get_strategy(name: str = "default") -> tf.distribute.Strategy:
@@ -177,8 +177,10 @@ def train(
     default) trains listwise on one-difference caption groups with
     `GroupMatcher`; `matching="contrastive"` (default for photos) trains
     ITC + ITM on mined hard negatives with `ContrastiveMatcher`, whose
-    embeddings the bundle keeps for retrieval. task="classify" trains yes/no
-    statements with binary cross-entropy.
+    embeddings the bundle keeps for retrieval. task="classify" on Shapes trains
+    yes/no statements, by default listwise on one-difference statement groups
+    (`matching="groups"`), or with binary cross-entropy on pairs
+    (`matching="pairs"`); on real data always with binary cross-entropy.
     """
     matching = matching or ("groups" if data == "shapes" else "contrastive")
     if matching not in MATCHING:
@@ -209,19 +211,21 @@ def train(
         return _train_contrastive(output_dir, config, train_set, validation_set,
                                   epochs, batch_size, learning_rate, contrastive_loss, vocabulary_size,
                                   seed, strategy, verbose, evaluate_on_shapes=validation_scenes)
-    if task == "itm":
-        splits = [shapes.make_groups(n, split, seed, size, grid, group_size, progress=progress)
+    listwise = matching == "groups"
+    if listwise:
+        splits = [shapes.make_groups(n, split, seed, size, grid, group_size, statements=task == "classify",
+                                     progress=progress)
                   for n, split in ((train_scenes, "train"), (validation_scenes, "validation"))]
         texts = [t for group in splits[0].texts for t in group]
     else:
-        splits = [shapes.make_pairs(n, split, seed, size, grid, statements=True, progress=progress)
+        splits = [shapes.make_pairs(n, split, seed, size, grid, statements=task == "classify", progress=progress)
                   for n, split in ((train_scenes, "train"), (validation_scenes, "validation"))]
         texts = splits[0].texts
     preprocessor = TextPreprocessor(learn_vocabulary(texts, vocabulary_size), config.sequence_length)
     config.vocabulary_size = preprocessor.vocabulary_size
 
     def dataset(part, shuffle):
-        if task == "itm":
+        if listwise:
             return pipeline.from_groups(part.images, part.texts, preprocessor, config.image_size,
                                         batch_size, shuffle, seed)
         return pipeline.from_arrays(part.images, part.texts, part.labels, preprocessor,
@@ -231,7 +235,7 @@ def train(
     total_steps = epochs * (len(splits[0]) // batch_size)
     with get_strategy(strategy).scope():
         model = gemini_model(config)
-        if task == "itm":
+        if listwise:
             trainer = GroupMatcher(model, embedding_dim=config.hidden_dim)
             trainer.compile(optimizer=adamw(learning_rate, total_steps), loss=group_matching_loss,
                             metrics=[group_accuracy, pair_accuracy])
