@@ -10,6 +10,7 @@ Besides per-kind accuracy we report two balanced scores:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -65,9 +66,13 @@ def format_table(rows: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def _column_order(column: str) -> tuple[int, str]:
+def _column_order(column: str) -> tuple:
+    """Headline metrics first, then the rest in natural order (r1, r5, r10, not r1, r10, r5)."""
     leading = ["random", "hard", "accuracy", "roc_auc", "precision", "recall", "acc_positive"]
-    return (leading.index(column), column) if column in leading else (len(leading), column)
+    if column in leading:
+        return (leading.index(column),)
+    natural = tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", column))
+    return (len(leading), column.endswith("r_mean"), natural)
 
 
 def evaluate_shapes(bundle, split: str = "test", num_scenes: int = 1000, seed: int = 0) -> dict[str, float]:

@@ -53,7 +53,7 @@ def test_classify_task_with_concat(tmp_path):
     [
         (["train", "--preset", "huge"], "Unknown preset 'huge'"),
         (["train", "--fusion", "sum"], "Unknown fusion 'sum'"),
-        (["train", "--data", "imagenet"], "Unknown data 'imagenet'"),
+        (["train", "--data", "imagenet"], "No such data path: imagenet"),
         (["evaluate", "--model", "/nonexistent/dir"], "No such model directory"),
     ],
 )

@@ -29,7 +29,9 @@ LABELLED_KINDS = ("nlvr", "tfrecords")
 def detect(path: str) -> str:
     """"manifest", "tfrecords", "flickr8k", "coco" or "nlvr"; a clear error otherwise."""
     if not os.path.exists(path):
-        raise FileNotFoundError(f"No such data path: {path}")
+        raise FileNotFoundError(
+            f"No such data path: {path} (--data takes 'shapes', a manifest, or a dataset folder)"
+        )
     for kind, test in (("manifest", is_manifest), ("tfrecords", is_tfrecord_dir),
                        ("flickr8k", is_flickr8k), ("coco", is_coco), ("nlvr", is_nlvr)):
         if test(path):
