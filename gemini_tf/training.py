@@ -195,7 +195,8 @@ def train(
     if data != "shapes":
         captions = load_captions(data, "train", strict, progress, allow_outside_root)
         if max_train_images:
-            captions = captions.select_images(np.arange(min(len(captions.images), max_train_images + validation_images)))
+            keep = min(len(captions.images), max_train_images + validation_images)
+            captions = captions.select_images(np.arange(keep))
         train_set, validation_set = captions.split(validation_images)
         return _train_contrastive(output_dir, config, train_set, validation_set, epochs, batch_size,
                                   learning_rate, contrastive_loss, vocabulary_size, seed, strategy, verbose)

@@ -178,7 +178,8 @@ def from_captions(
         return ((preprocessor(text), image, index),)
 
     dataset = dataset.map(load, num_parallel_calls=AUTOTUNE)
-    return dataset.batch(batch_size, drop_remainder=shuffle).map(tokenize, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+    dataset = dataset.batch(batch_size, drop_remainder=shuffle)
+    return dataset.map(tokenize, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
 
 def from_records(
