@@ -10,14 +10,12 @@ evaluates both identically.
 
 from __future__ import annotations
 
-import math
-
 import keras
 import keras_hub
 from keras import ops
 
 from gemini_tf.config import GeminiConfig
-from gemini_tf.models.contrastive import LOSSES, infonce_loss, sigmoid_loss
+from gemini_tf.models.contrastive import add_scale_and_bias, contrastive_loss, scale_of
 
 
 @keras.saving.register_keras_serializable(package="gemini_tf")
@@ -30,21 +28,15 @@ class ClipMatcher(keras.Model):
 
     def __init__(self, backbone: keras_hub.models.CLIPBackbone, sep_id: int, loss: str = "infonce", **kwargs):
         super().__init__(**kwargs)
-        if loss not in LOSSES:
-            raise ValueError(f"Unknown contrastive loss {loss!r}; choose one of {list(LOSSES)}.")
+        self.log_scale, self.bias = add_scale_and_bias(self, loss)
         self.backbone = backbone
         self.sep_id = sep_id
         self.loss_name = loss
-        initial_scale, initial_bias = (1 / 0.07, 0.0) if loss == "infonce" else (10.0, -10.0)
-        self.log_scale = self.add_weight(
-            shape=(), initializer=keras.initializers.Constant(math.log(initial_scale)), name="log_scale")
-        self.bias = self.add_weight(shape=(), initializer=keras.initializers.Constant(initial_bias),
-                                    name="bias", trainable=loss == "sigmoid")
         self.itc_loss_tracker = keras.metrics.Mean(name="itc_loss")
 
     @property
     def scale(self):
-        return ops.exp(ops.minimum(self.log_scale, math.log(100.0)))
+        return scale_of(self.log_scale)
 
     def embed_texts(self, token_ids, training=None):
         end_id = self.backbone.text_encoder.vocabulary_size - 1
@@ -60,11 +52,7 @@ class ClipMatcher(keras.Model):
         return {"similarity": similarity, "image_ids": ops.reshape(image_ids, (-1,))}
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        similarity, image_ids = y_pred["similarity"], y_pred["image_ids"]
-        if self.loss_name == "infonce":
-            loss = infonce_loss(similarity, image_ids, self.scale)
-        else:
-            loss = sigmoid_loss(similarity, image_ids, self.scale, self.bias)
+        loss = contrastive_loss(self.loss_name, y_pred["similarity"], y_pred["image_ids"], self.scale, self.bias)
         self.itc_loss_tracker.update_state(loss)
         return loss
 

@@ -24,12 +24,12 @@ shared `gemini` model is what scores pairs and is exported for serving.
 
 from __future__ import annotations
 
-import math
-
 import keras
 from keras import ops
 
-from gemini_tf.models.contrastive import LOSSES, infonce_loss, sample_hard_negatives, sigmoid_loss
+from gemini_tf.models.contrastive import (
+    add_scale_and_bias, contrastive_loss, sample_hard_negatives, scale_of,
+)
 from gemini_tf.models.gemini import GeminiModel
 
 
@@ -55,8 +55,7 @@ class ContrastiveMatcher(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if loss not in LOSSES:
-            raise ValueError(f"Unknown contrastive loss {loss!r}; choose one of {list(LOSSES)}.")
+        self.log_scale, self.bias = add_scale_and_bias(self, loss)
         self.gemini = gemini
         self.embedding_dim = embedding_dim
         self.loss_name = loss
@@ -64,15 +63,6 @@ class ContrastiveMatcher(keras.Model):
         self.seed = seed
         self.text_projection = keras.layers.Dense(embedding_dim, name="text_projection")
         self.image_projection = keras.layers.Dense(embedding_dim, name="image_projection")
-        # CLIP starts at temperature 0.07; SigLIP from scratch at scale 10, bias -10.
-        initial_scale, initial_bias = (1 / 0.07, 0.0) if loss == "infonce" else (10.0, -10.0)
-        self.log_scale = self.add_weight(
-            shape=(), initializer=keras.initializers.Constant(math.log(initial_scale)), name="log_scale"
-        )
-        self.bias = self.add_weight(
-            shape=(), initializer=keras.initializers.Constant(initial_bias), name="bias",
-            trainable=loss == "sigmoid",
-        )
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.itc_loss_tracker = keras.metrics.Mean(name="itc_loss")
         self.itm_loss_tracker = keras.metrics.Mean(name="itm_loss")
@@ -82,7 +72,7 @@ class ContrastiveMatcher(keras.Model):
 
     @property
     def scale(self):
-        return ops.exp(ops.minimum(self.log_scale, math.log(100.0)))
+        return scale_of(self.log_scale)
 
     def embed_texts(self, token_ids, training=None):
         """L2-normalised text embeddings [batch, embedding_dim]."""
@@ -131,9 +121,7 @@ class ContrastiveMatcher(keras.Model):
                 "itm_logits": itm_logits, "itm_labels": itm_labels}
 
     def contrastive_loss(self, similarity, image_ids):
-        if self.loss_name == "infonce":
-            return infonce_loss(similarity, image_ids, self.scale)
-        return sigmoid_loss(similarity, image_ids, self.scale, self.bias)
+        return contrastive_loss(self.loss_name, similarity, image_ids, self.scale, self.bias)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         itc = self.contrastive_loss(y_pred["similarity"], y_pred["image_ids"])
