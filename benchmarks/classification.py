@@ -33,6 +33,7 @@ from gemini_tf.data.paths import data_dir
 from gemini_tf.evaluation import binary_metrics, predict_dataset, vote_accuracy
 from gemini_tf.data.sources import labelled_dataset, labelled_splits, labelled_texts
 from gemini_tf.training import train_classifier
+from results_file import merge_results
 
 MODELS = ("majority", "tfidf", "text_only", "image_only", "concat", "cross_attention")
 
@@ -120,10 +121,7 @@ def main() -> None:
         _, probabilities = predict_dataset(bundle.model, test_data)
         report(name, probabilities, minutes, bundle.model.count_params())
 
-    os.makedirs(os.path.dirname(results_path), exist_ok=True)
-    previous = json.load(open(results_path)) if os.path.isfile(results_path) else {}
-    with open(results_path, "w") as f:
-        json.dump({**previous, **results}, f, indent=2)
+    merge_results(results_path, results)
 
 
 if __name__ == "__main__":

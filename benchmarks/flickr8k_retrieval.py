@@ -24,6 +24,7 @@ from gemini_tf.data.paths import data_dir
 from gemini_tf.data.records import read_images
 from gemini_tf.retrieval import evaluate_retrieval
 from gemini_tf.training import adamw, caption_datasets, fit
+from results_file import merge_results
 
 
 def main() -> None:
@@ -68,7 +69,7 @@ def main() -> None:
                                  dev.image_index, size, k_test=args.k_test, progress=True),
         }
         print(json.dumps(results["gemini"], indent=2))
-        save(args.results, results)
+        merge_results(args.results, results)
 
     if "clip" in args.models:
         keras.utils.set_random_seed(0)
@@ -90,15 +91,7 @@ def main() -> None:
         }
         print(json.dumps(results["clip"], indent=2))
 
-    save(args.results, results)
-
-
-def save(path: str, results: dict) -> None:
-    """Merges `results` into the JSON file at `path` (other models' entries are kept)."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    previous = json.load(open(path)) if os.path.isfile(path) else {}
-    with open(path, "w") as f:
-        json.dump({**previous, **results}, f, indent=2)
+    merge_results(args.results, results)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 
 import numpy as np
@@ -23,6 +22,7 @@ import gemini_tf
 from gemini_tf import retrieval
 from gemini_tf.data import shapes
 from gemini_tf.evaluation import evaluate_shapes
+from results_file import merge_results
 
 
 def main() -> None:
@@ -76,10 +76,7 @@ def main() -> None:
         results[name] = {"median": float(np.median(timings)), "p90": float(np.percentile(timings, 90)),
                          "gallery": len(index)}
     print(json.dumps({k: v for k, v in results.items() if k != "settings"}, indent=2))
-    os.makedirs(os.path.dirname(args.results), exist_ok=True)
-    previous = json.load(open(args.results)) if os.path.isfile(args.results) else {}
-    with open(args.results, "w") as f:
-        json.dump({**previous, **results}, f, indent=2)  # keeps train_minutes when re-evaluating
+    merge_results(args.results, results)  # keeps train_minutes when re-evaluating
 
 
 if __name__ == "__main__":
