@@ -125,7 +125,7 @@ def evaluate_data(bundle, path: str, split: str = "test", k_test: int = 16) -> d
     from gemini_tf.data import sources
     from gemini_tf.data.nlvr import load_nlvr
     from gemini_tf.data.records import read_images
-    from gemini_tf.retrieval import evaluate_retrieval
+    from gemini_tf.retrieval import evaluate_retrieval, flat_metrics
 
     kind = sources.detect(path)
     image_size = bundle.config.image_size
@@ -134,7 +134,7 @@ def evaluate_data(bundle, path: str, split: str = "test", k_test: int = 16) -> d
         results = evaluate_retrieval(bundle.require_matcher(), bundle.preprocessor,
                                      read_images(captions.images, image_size), captions.texts,
                                      captions.image_index, image_size, k_test=k_test)
-        return {f"{key}/{name}": value for key, row in results.items() for name, value in row.items()}
+        return flat_metrics(results)
     if kind == "nlvr":
         records, _ = load_nlvr(path, split)
     elif kind == "manifest":

@@ -178,6 +178,11 @@ def evaluate_retrieval(matcher, preprocessor: TextPreprocessor, images: np.ndarr
     return results
 
 
+def flat_metrics(results: dict[str, dict[str, float]]) -> dict[str, float]:
+    """{"itc": {"r_mean": x}, ...} -> {"itc/r_mean": x, ...} (one level, for bundles and tables)."""
+    return {f"{key}/{name}": value for key, row in results.items() for name, value in row.items()}
+
+
 def build_index(bundle, items: Sequence[str], kind: str, batch_size: int = 128,
                 progress: bool = False) -> Index:
     """Embeds image files (kind="image") or texts (kind="text") with a bundle's matcher."""

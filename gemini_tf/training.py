@@ -285,7 +285,7 @@ def caption_datasets(
 def _train_contrastive(output_dir, config, train_set, validation_set, epochs, batch_size, learning_rate,
                        loss, vocabulary_size, seed, strategy, verbose, evaluate_on_shapes: int = 0):
     """ITC + ITM joint pre-training (`ContrastiveMatcher`) on captioned images."""
-    from gemini_tf.retrieval import evaluate_retrieval
+    from gemini_tf.retrieval import evaluate_retrieval, flat_metrics
 
     preprocessor = TextPreprocessor(learn_vocabulary(train_set.texts, vocabulary_size), config.sequence_length)
     config.vocabulary_size = preprocessor.vocabulary_size
@@ -303,7 +303,7 @@ def _train_contrastive(output_dir, config, train_set, validation_set, epochs, ba
                           matcher=matcher)
     retrieval = evaluate_retrieval(matcher, preprocessor, validation_images, validation_set.texts,
                                    validation_set.image_index, config.image_size, k_test=16)
-    bundle.metrics = {f"{key}/{name}": value for key, row in retrieval.items() for name, value in row.items()}
+    bundle.metrics = flat_metrics(retrieval)
     if evaluate_on_shapes:
         bundle.metrics.update(evaluate_shapes(bundle, "validation", evaluate_on_shapes, seed))
     bundle.save(output_dir)
