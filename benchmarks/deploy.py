@@ -18,7 +18,7 @@ import gemini_tf
 from gemini_tf.data import shapes
 from gemini_tf.export.compare import compare_variants
 from gemini_tf.export.saved_model import export_saved_model
-from gemini_tf.export.tflite import export_tflite, representative_shapes_data
+from gemini_tf.export.tflite import export_tflite, representative_data
 
 
 def png(image) -> bytes:
@@ -40,7 +40,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as base:
         saved_model = export_saved_model(bundle, "bench", base)
         tflite_dir = f"{base}/bench/tflite"
-        export_tflite(saved_model, tflite_dir, representative_data=representative_shapes_data(bundle))
+        export_tflite(saved_model, tflite_dir, representative_data=representative_data(bundle))
         rows = compare_variants(bundle, saved_model, tflite_dir, pairs,
                                 [png(i) for i in pairs.images], args.repeats)
     columns = ["size_mb", "p50_ms_b1", "p99_ms_b1", "p50_ms_b32", "p99_ms_b32", "accuracy"]

@@ -3,7 +3,8 @@
 Both models see the same images, captions, tokenizer, augmentation, batch
 size, epochs, optimizer and contrastive loss; CLIP gets the layer count whose
 parameter count is closest to gemini_tf's. Reports Recall@1/5/10 both ways and
-r_mean on Flickr8k `dev` (1,000 images x 5 captions).
+r_mean on Flickr8k `dev` (1,000 images x 5 captions; the `validation` part of the
+Flickr8k source, which early stopping also watches).
 
     python benchmarks/flickr8k_retrieval.py --epochs 4
 """
@@ -19,11 +20,10 @@ import keras
 
 import gemini_tf
 from gemini_tf.baselines.clip import clip_matcher
-from gemini_tf.data.flickr8k import load_flickr8k
 from gemini_tf.data.paths import data_dir
-from gemini_tf.data.records import read_images
+from gemini_tf.data.sources import open_source
 from gemini_tf.retrieval import evaluate_retrieval
-from gemini_tf.training import adamw, caption_datasets, fit
+from gemini_tf.training import FitSettings, adamw, fit
 from results_file import merge_results
 
 
@@ -50,22 +50,23 @@ def main() -> None:
     path = data_dir("flickr8k", args.data)
     size = (args.image_size, args.image_size)
     overrides = {"image_size": size, "patch_size": args.patch_size, "sequence_length": args.sequence_length,
-                 "dropout": args.dropout}
-    dev = load_flickr8k(path, "dev")
-    dev_images = read_images(dev.images, size, progress=True)
-    results = {"settings": vars(args), "dev": {"images": len(dev.images), "captions": len(dev)}}
+                 "dropout": args.dropout, "contrastive_loss": args.loss}
+    source = open_source(path, progress=True)
+    dev = source.captions("validation")
+    dev_images = dev.pixels(size, progress=True)
+    results = {"settings": vars(args), "dev": {"images": dev.num_images, "captions": len(dev)}}
 
     start = time.time()
     bundle = gemini_tf.train(
-        os.path.join(args.output_dir, "gemini"), data=path, preset=args.preset, fusion=args.fusion,
+        os.path.join(args.output_dir, "gemini"), path, preset=args.preset, fusion=args.fusion,
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-        contrastive_loss=args.loss, vocabulary_size=args.vocabulary_size, config_overrides=overrides,
+        vocabulary_size=args.vocabulary_size, config_overrides=overrides,
     ) if "gemini" in args.models else gemini_tf.load(os.path.join(args.output_dir, "gemini"))
     if "gemini" in args.models:
         results["gemini"] = {
             "train_minutes": (time.time() - start) / 60,
-            "parameters": bundle.matcher.count_params(),
-            **evaluate_retrieval(bundle.matcher, bundle.preprocessor, dev_images, dev.texts,
+            "parameters": bundle.model.count_params(),
+            **evaluate_retrieval(bundle.model, bundle.preprocessor, dev_images, dev.texts,
                                  dev.image_index, size, k_test=args.k_test, progress=True),
         }
         print(json.dumps(results["gemini"], indent=2))
@@ -73,16 +74,17 @@ def main() -> None:
 
     if "clip" in args.models:
         keras.utils.set_random_seed(0)
-        train_set, validation_set = load_flickr8k(path, "train").split(300)
-        train_data, validation_data, _ = caption_datasets(
-            train_set, validation_set, bundle.preprocessor, size, args.batch_size, progress=True)
+        settings = FitSettings(args.epochs, args.batch_size, args.learning_rate)
+        train_set = source.captions("train")
+        train_data = train_set.dataset(bundle.preprocessor, size, args.batch_size, shuffle=True, augment=True)
+        validation_data = dev.dataset(bundle.preprocessor, size, args.batch_size)
         sep_id = bundle.preprocessor.vocabulary.index("[SEP]")
-        clip = clip_matcher(bundle.config, bundle.matcher.count_params(), sep_id,
-                            embedding_dim=bundle.config.hidden_dim, loss=args.loss)
-        clip.compile(optimizer=adamw(args.learning_rate, args.epochs * (len(train_set) // args.batch_size)))
+        clip = clip_matcher(bundle.config, bundle.model.count_params(), sep_id,
+                            embedding_dim=bundle.config.embedding_dim, loss=args.loss)
+        clip.compile(optimizer=adamw(args.learning_rate, settings.steps(len(train_set), drop_remainder=True)))
         clip(next(iter(train_data))[0])  # BackupAndRestore needs built weights.
         start = time.time()
-        fit(clip, train_data, validation_data, args.epochs, os.path.join(args.output_dir, "clip"))
+        fit(clip, train_data, validation_data, settings, os.path.join(args.output_dir, "clip"))
         results["clip"] = {
             "train_minutes": (time.time() - start) / 60,
             "parameters": clip.count_params(),

@@ -42,14 +42,14 @@ def main() -> None:
         bundle = gemini_tf.load(args.model)
     else:
         start = time.time()
-        bundle = gemini_tf.train(args.output_dir, matching="contrastive", contrastive_loss=args.loss,
-                                 preset=args.preset, epochs=args.epochs, train_scenes=args.train_scenes)
+        bundle = gemini_tf.train(args.output_dir, matching="contrastive", preset=args.preset, epochs=args.epochs,
+                                 train_scenes=args.train_scenes, config_overrides={"contrastive_loss": args.loss})
         results["train_minutes"] = (time.time() - start) / 60
 
     test = shapes.make_pairs(1000, "test", seed=0)
     positive = test.labels == 1
     texts = [t for t, p in zip(test.texts, positive) if p]
-    recall = retrieval.evaluate_retrieval(bundle.matcher, bundle.preprocessor, test.images[positive], texts,
+    recall = retrieval.evaluate_retrieval(bundle.model, bundle.preprocessor, test.images[positive], texts,
                                           np.arange(len(texts)), bundle.config.image_size, k_test=16)
     results["gallery_1000"] = recall
     results["itm_by_kind"] = evaluate_shapes(bundle, "test", 1000)
@@ -57,7 +57,7 @@ def main() -> None:
     scenes = shapes.generate_scenes(args.gallery, "test", seed=1)
     images = shapes.render(scenes, bundle.config.image_size[0])
     start = time.time()
-    embeddings = retrieval.embed_images(bundle.matcher, images, bundle.config.image_size)
+    embeddings = retrieval.embed_images(bundle.model, images, bundle.config.image_size)
     results["index_seconds_per_1000"] = (time.time() - start) / len(images) * 1000
     index = retrieval.Index(embeddings, [str(i) for i in range(len(images))], "image")
     queries = texts[:50]

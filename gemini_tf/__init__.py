@@ -1,48 +1,61 @@
 """gemini_tf: small multimodal image-text models in Keras 3 / TensorFlow.
 
 A text encoder, a conv-plus-attention image encoder and a fusion head
-(concatenation or cross-attention) in one functional Keras model, trained with
-`model.fit` for image-text matching and binary classification.
+(concatenation, cross-attention or grounded relations) in one functional Keras
+model, trained with `model.fit` for image-text matching, retrieval and binary
+classification, exported for TF Serving and TFLite.
+
+Public names load on first use (PEP 562), so `import gemini_tf` is quick and
+the `gemini-tf` command can quiet TensorFlow's start-up logging before
+TensorFlow is imported.
 """
 
-__version__ = "0.1.0"
+import importlib
 
-from gemini_tf.bundle import GeminiBundle, load
-from gemini_tf.config import PRESETS, GeminiConfig
-from gemini_tf import retrieval
-from gemini_tf.data import shapes
-from gemini_tf.data.captions import CaptionSet
-from gemini_tf.data.manifest import from_manifest
-from gemini_tf.data.pipeline import from_arrays, from_captions, from_groups, from_image_bytes, from_records
-from gemini_tf.data.report import DataError, DataReport
-from gemini_tf.data.tfrecords import convert_manifest, from_tfrecords
-from gemini_tf.evaluation import binary_metrics, evaluate_shapes, metrics_by_kind
-from gemini_tf.export.saved_model import export_saved_model
-from gemini_tf.export.tflite import export_tflite
-from gemini_tf.models.contrastive import infonce_loss, sample_hard_negatives, sigmoid_loss
-from gemini_tf.models.contrastive_matcher import ContrastiveMatcher
-from gemini_tf.models.fusion import ConcatFusion, CrossAttentionFusion
-from gemini_tf.models.gemini import GeminiModel, gemini_model
-from gemini_tf.models.group_matcher import GroupMatcher
-from gemini_tf.models.image_encoder import ImageEncoder
-from gemini_tf.models.text_encoder import TextEncoder
-from gemini_tf.preprocessing import (
-    TextPreprocessor,
-    decode_image,
-    learn_vocabulary,
-    load_image_file,
-    preprocess_image_bytes,
-    preprocess_images,
-)
-from gemini_tf.training import build_model, compile_model, fit, get_strategy, train, train_classifier
+from gemini_tf.version import __version__
 
-__all__ = [
-    "CaptionSet", "ConcatFusion", "ContrastiveMatcher", "CrossAttentionFusion", "DataError", "DataReport",
-    "GeminiBundle", "GeminiConfig", "GeminiModel", "GroupMatcher", "ImageEncoder", "PRESETS", "TextEncoder",
-    "TextPreprocessor", "binary_metrics", "build_model", "compile_model", "convert_manifest", "decode_image",
-    "evaluate_shapes", "export_saved_model", "export_tflite", "fit", "from_arrays", "from_captions",
-    "from_groups", "from_image_bytes", "from_manifest", "from_records", "from_tfrecords", "gemini_model",
-    "get_strategy", "infonce_loss", "learn_vocabulary", "load", "load_image_file", "metrics_by_kind",
-    "preprocess_image_bytes", "preprocess_images", "retrieval", "sample_hard_negatives", "shapes",
-    "sigmoid_loss", "train", "train_classifier",
-]
+_NAMES = {
+    "gemini_tf.bundle": ["GeminiBundle", "load"],
+    "gemini_tf.config": ["GeminiConfig", "PRESETS"],
+    "gemini_tf.data.captions": ["CaptionSet"],
+    "gemini_tf.data.labelled": ["LabelledPairs"],
+    "gemini_tf.data.manifest": ["from_manifest"],
+    "gemini_tf.data.pipeline": ["from_arrays", "from_captions", "from_files", "from_groups", "from_image_bytes"],
+    "gemini_tf.data.report": ["DataError", "DataReport"],
+    "gemini_tf.data.sources": ["DataSource", "ShapesSource", "open_source"],
+    "gemini_tf.data.tfrecords": ["convert_manifest", "TFRecordPairs"],
+    "gemini_tf.evaluation": ["binary_metrics", "evaluate", "evaluate_shapes", "metrics_by_kind"],
+    "gemini_tf.export.saved_model": ["export_saved_model"],
+    "gemini_tf.export.tflite": ["export_tflite"],
+    "gemini_tf.models.contrastive": ["infonce_loss", "sample_hard_negatives", "sigmoid_loss"],
+    "gemini_tf.models.contrastive_head": ["ContrastiveHead"],
+    "gemini_tf.models.contrastive_trainer": ["ContrastiveTrainer"],
+    "gemini_tf.models.fusion": ["ConcatFusion", "CrossAttentionFusion"],
+    "gemini_tf.models.gemini": ["GeminiModel", "gemini_model"],
+    "gemini_tf.models.grounded_fusion": ["GroundedFusion"],
+    "gemini_tf.models.image_encoder": ["ImageEncoder"],
+    "gemini_tf.models.listwise_trainer": ["ListwiseTrainer"],
+    "gemini_tf.models.text_encoder": ["TextEncoder"],
+    "gemini_tf.preprocessing": ["TextPreprocessor", "decode_image", "learn_vocabulary", "load_image_file",
+                                "preprocess_image_bytes", "preprocess_images"],
+    "gemini_tf.training": ["FitSettings", "fit", "get_strategy", "train"],
+}
+_MODULES = {"shapes": "gemini_tf.data.shapes", "retrieval": "gemini_tf.retrieval", "viz": "gemini_tf.viz",
+            "evaluation": "gemini_tf.evaluation", "preprocessing": "gemini_tf.preprocessing"}
+_WHERE = {name: module for module, names in _NAMES.items() for name in names}
+__all__ = sorted([*_WHERE, *_MODULES, "__version__"])
+
+
+def __getattr__(name: str):
+    if name in _MODULES:
+        value = importlib.import_module(_MODULES[name])
+    elif name in _WHERE:
+        value = getattr(importlib.import_module(_WHERE[name]), name)
+    else:
+        raise AttributeError(f"module 'gemini_tf' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,28 +1,31 @@
-"""`gemini-tf` (also `python -m gemini_tf`): train, evaluate and predict from the shell.
+"""`gemini-tf` (also `python -m gemini_tf`): train, evaluate, predict, export, index, retrieve, convert.
 
-Every command calls the package; no logic lives here beyond argument parsing
-and turning known errors into one readable line (exit code 2).
+Every command calls the package; no logic lives here beyond argument parsing,
+quiet start-up, and turning known errors into one readable line (exit code 2).
+TensorFlow's start-up logging is hidden unless TF_CPP_MIN_LOG_LEVEL is set
+(TF_CPP_MIN_LOG_LEVEL=0 shows everything).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import os
 import sys
-
-from gemini_tf.config import FUSIONS, PRESETS, TASKS
 
 EXAMPLES = """examples:
   gemini-tf train --output-dir saved_models/quickstart
   gemini-tf train --task classify --fusion concat --epochs 3 --output-dir saved_models/statements
   gemini-tf evaluate --model saved_models/quickstart
-  gemini-tf predict --model saved_models/quickstart --image cat.png --text "a small red circle"
+  gemini-tf predict --model saved_models/quickstart --image scene.png --text "a small red circle"
   gemini-tf export --model saved_models/quickstart --name shapes
-  gemini-tf export --model saved_models/quickstart --name shapes --format tflite --quantize none int8
+  gemini-tf export --model saved_models/quickstart --name shapes --format tflite --quantize none dynamic
   gemini-tf train --data ../shared/data/flickr8k --preset small --output-dir saved_models/flickr
-  gemini-tf index --model saved_models/flickr --data ../shared/data/flickr8k --split dev --out dev_images.npz
-  gemini-tf retrieve --model saved_models/flickr --index dev_images.npz --text "a dog runs on the beach" --rerank 16
+  gemini-tf evaluate --model saved_models/flickr --data ../shared/data/flickr8k --split validation
+  gemini-tf index --model saved_models/flickr --data ../shared/data/flickr8k --split validation --out dev.npz
+  gemini-tf retrieve --model saved_models/flickr --index dev.npz --text "a dog runs on the beach" --rerank 16
   gemini-tf data convert manifest.csv --out shards/ --shards 8
   gemini-tf train --task classify --data shards/ --output-dir saved_models/mine
   gemini-tf train --task classify --data ../shared/data/nlvr --image-size 64 256 --output-dir saved_models/nlvr
@@ -30,6 +33,13 @@ EXAMPLES = """examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from gemini_tf.config import CONTRASTIVE_LOSSES, FUSIONS, PRESETS, TASKS
+    from gemini_tf.data.splits import PARTS
+    from gemini_tf.export.tflite import QUANTIZATIONS
+    from gemini_tf.retrieval import KINDS
+    from gemini_tf.training.loop import STRATEGIES
+    from gemini_tf.training.recipes import MATCHING
+
     parser = argparse.ArgumentParser(
         prog="gemini-tf",
         description="Train, evaluate and query small image-text models (Keras 3 / TensorFlow).",
@@ -39,28 +49,31 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = commands.add_parser(
-        "train", help="train a model on the embedded Shapes data and save it",
+        "train", help="train a model (on the embedded Shapes data by default) and save it",
         description="Train a Gemini model with model.fit and save a bundle (model.keras, "
         "vocab.txt, gemini_tf.json) to --output-dir.",
     )
     train.add_argument("--task", choices=TASKS, default="itm",
-                       help="itm: does the caption describe the image?; classify: is the statement true? (default: itm)")
+                       help="itm: does the caption describe the image?; classify: is the statement true? "
+                       "(default: itm)")
     train.add_argument("--data", default="shapes",
                        help="shapes (generated on the fly, the default), a manifest (.csv/.jsonl), a folder of "
                        "TFRecord shards, or a Flickr8k, COCO captions or NLVR folder")
-    train.add_argument("--preset", default="tiny", help=f"model size: {', '.join(PRESETS)} (default: tiny)")
-    train.add_argument("--fusion", default="cross_attention", help=f"{' or '.join(FUSIONS)} (default: cross_attention)")
+    train.add_argument("--preset", choices=sorted(PRESETS), default="tiny", help="model size (default: tiny)")
+    train.add_argument("--fusion", choices=FUSIONS, default="cross_attention",
+                       help="how text and image meet (default: cross_attention)")
+    train.add_argument("--matching", choices=MATCHING, default=None,
+                       help="listwise: rank the true caption above one-difference rivals (Shapes default); "
+                       "contrastive: in-batch alignment + matching on mined negatives, gives retrieval "
+                       "embeddings (default for captions); binary: binary cross-entropy on labelled pairs "
+                       "(default for NLVR, labelled manifests, TFRecords)")
+    train.add_argument("--contrastive-loss", choices=CONTRASTIVE_LOSSES, default=None,
+                       help="loss of the contrastive head (default: infonce)")
     train.add_argument("--epochs", type=int, default=5, help="training epochs (default: 5)")
     train.add_argument("--batch-size", type=int, default=32, help="images per batch (default: 32)")
     train.add_argument("--learning-rate", type=float, default=5e-4, help="peak AdamW learning rate (default: 5e-4)")
     train.add_argument("--train-scenes", type=int, default=16000, help="Shapes training scenes (default: 16000)")
     train.add_argument("--validation-scenes", type=int, default=1000, help="Shapes validation scenes (default: 1000)")
-    train.add_argument("--matching", choices=("groups", "contrastive", "pairs"), default=None,
-                       help="groups: listwise on Shapes one-difference groups (Shapes default, itm and "
-                       "classify); contrastive: ITC + ITM on mined hard negatives, gives retrieval "
-                       "embeddings (default for photos); pairs: binary cross-entropy on Shapes pairs")
-    train.add_argument("--loss", choices=("infonce", "sigmoid"), default="infonce",
-                       help="contrastive loss for --matching contrastive (default: infonce)")
     train.add_argument("--image-size", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"), default=None,
                        help="model input size, multiples of the patch size (default: the preset's)")
     train.add_argument("--patch-size", type=int, default=None, help="image patch size, a power of two (default: 16)")
@@ -69,51 +82,49 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--strict", action="store_true", help="stop at the first bad data row instead of skipping it")
     train.add_argument("--allow-outside-root", action="store_true",
                        help="let manifest paths climb out of the manifest's folder with ..")
-    train.add_argument("--output-dir", default="saved_models/gemini", help="where the bundle is saved (default: saved_models/gemini)")
+    train.add_argument("--output-dir", default="saved_models/gemini",
+                       help="where the bundle is saved (default: saved_models/gemini)")
     train.add_argument("--seed", type=int, default=0, help="random seed for data and weights (default: 0)")
-    train.add_argument("--strategy", choices=("default", "mirrored"), default="default",
+    train.add_argument("--strategy", choices=STRATEGIES, default="default",
                        help="tf.distribute strategy: default (one device) or mirrored (all local devices)")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
 
     evaluate = commands.add_parser(
-        "evaluate", help="metrics of a saved model on the Shapes test split, or on real data",
-        description="Shapes: accuracy, ROC AUC, precision and recall, and accuracy per negative kind. "
-        "--data NLVR / manifest / TFRecords: the same binary metrics (NLVR adds per-sentence "
-        "accuracy); --data Flickr8k / COCO: Recall@1/5/10 both ways, ITC and ITC+ITM re-ranking.",
+        "evaluate", help="metrics of a saved model on held-out data (Shapes test split by default)",
+        description="Scores one part of the data and says which. Shapes: accuracy, ROC AUC, precision, "
+        "recall and accuracy per negative kind. NLVR / labelled manifest / TFRecords: the same binary "
+        "metrics (NLVR adds per-sentence accuracy). Flickr8k / COCO / caption manifest: Recall@1/5/10 "
+        "both ways, by ITC and with ITM re-ranking.",
     )
     evaluate.add_argument("--model", required=True, help="a folder written by `gemini-tf train`")
-    evaluate.add_argument("--data", default="shapes", help="shapes (default) or a real-data path")
-    evaluate.add_argument("--split", default="test",
-                          help="shapes: validation or test; NLVR: dev or test; Flickr8k: dev; COCO: val2017")
-    evaluate.add_argument("--scenes", type=int, default=1000, help="scenes to evaluate (default: 1000)")
-    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--data", default="shapes", help="shapes (default) or a data path")
+    evaluate.add_argument("--split", choices=(*PARTS, "all"), default=None,
+                          help="the part to score (default: test where the data has one, else validation; "
+                          "all: every row of a manifest or TFRecords)")
+    evaluate.add_argument("--scenes", type=int, default=1000, help="Shapes scenes to evaluate (default: 1000)")
+    evaluate.add_argument("--seed", type=int, default=0, help="Shapes data seed (default: 0)")
     evaluate.add_argument("--json", action="store_true", help="print metrics as JSON")
 
-    predict = commands.add_parser(
-        "predict", help="probability that a text matches (or is true of) an image file",
-    )
+    predict = commands.add_parser("predict", help="probability that a text matches (or is true of) an image file")
     predict.add_argument("--model", required=True, help="a folder written by `gemini-tf train`")
     predict.add_argument("--image", required=True, help="JPEG, PNG, GIF or BMP file")
     predict.add_argument("--text", required=True, help="caption (itm) or statement (classify)")
 
     index = commands.add_parser(
         "index", help="embed a gallery of images or texts into an index (.npz) for retrieval",
-        description="Needs a model trained with --matching contrastive. Give the gallery as image "
-        "files / folders (--images), a text file with one caption per line (--texts), or a "
-        "Flickr8k / COCO folder (--data, with --kind image or text).",
+        description="Give the gallery as image files / folders (--images), a text file with one caption "
+        "per line (--texts), or a Flickr8k / COCO folder (--data, with --kind image or text).",
     )
     index.add_argument("--model", required=True, help="a folder written by `gemini-tf train`")
     gallery = index.add_mutually_exclusive_group(required=True)
     gallery.add_argument("--images", nargs="+", help="image files or folders of images")
     gallery.add_argument("--texts", help="a text file, one caption per line")
-    gallery.add_argument("--data", help="a Flickr8k or COCO captions folder")
-    index.add_argument("--split", default="dev", help="split of --data (default: dev)")
-    index.add_argument("--kind", choices=("image", "text"), default="image", help="what to index from --data")
+    gallery.add_argument("--data", help="a Flickr8k or COCO folder, or a caption manifest")
+    index.add_argument("--split", choices=PARTS, default="validation", help="part of --data (default: validation)")
+    index.add_argument("--kind", choices=KINDS, default="image", help="what to index from --data")
     index.add_argument("--out", required=True, help="index file to write (.npz)")
 
-    retrieve = commands.add_parser(
-        "retrieve", help="top-k of an index for a text or an image query",
-    )
+    retrieve = commands.add_parser("retrieve", help="top-k of an index for a text or an image query")
     retrieve.add_argument("--model", required=True, help="the model that built the index")
     retrieve.add_argument("--index", required=True, help="an index written by `gemini-tf index`")
     query = retrieve.add_mutually_exclusive_group(required=True)
@@ -128,7 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     convert = data_commands.add_parser(
         "convert", help="manifest (.csv/.jsonl: image,text[,label]) -> sharded TFRecords",
         description="Streams the manifest row by row into --shards TFRecord files of tf.train.Example "
-        "(image bytes, text, label, id). Bad rows are skipped and summarised (report.json in --out).",
+        "(image bytes, text, label, image key, row). Bad rows are skipped and summarised (report.json "
+        "in --out).",
     )
     convert.add_argument("manifest", help="a .csv or .jsonl manifest")
     convert.add_argument("--out", required=True, help="output folder (must hold no .tfrecord files)")
@@ -148,78 +160,122 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--version", type=int, default=None, help="version number (default: next free)")
     export.add_argument("--base-dir", default="saved_models", help="TF Serving model root (default: saved_models)")
     export.add_argument("--format", choices=("saved_model", "tflite"), default="saved_model")
-    export.add_argument("--quantize", nargs="+", choices=("none", "dynamic", "float16", "int8"),
-                        default=["none"], help="TFLite variants to write (default: none)")
+    export.add_argument("--quantize", nargs="+", choices=QUANTIZATIONS, default=["none"],
+                        help="TFLite variants to write (default: none)")
+    export.add_argument("--calibration-data", default=None, metavar="PATH",
+                        help="int8 calibration data (default: the training data recorded in the model)")
     return parser
 
 
+@contextlib.contextmanager
+def _silenced_stderr():
+    """Points file descriptor 2 at /dev/null: TensorFlow's C++ start-up lines bypass Python's sys.stderr."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def start_tensorflow_quietly() -> None:
+    """Imports TensorFlow and finds its devices without the start-up logging (unless the user set a level)."""
+    if "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    with _silenced_stderr():
+        import tensorflow as tf
+        import tensorflow_text  # noqa: F401  (registers its ops, logging included, here)
+
+        tf.config.list_physical_devices()
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
 def main(argv: list[str] | None = None) -> int:
+    start_tensorflow_quietly()
     args = build_parser().parse_args(argv)
+    # The package logs (data reports, warnings) to the "gemini_tf" logger; the command shows them.
+    logger = logging.getLogger("gemini_tf")
+    handler = logging.StreamHandler(sys.stderr)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
     try:
         return COMMANDS[args.command](args)
     except (ValueError, FileNotFoundError, FileExistsError) as error:  # DataError is a ValueError
         print(f"gemini-tf {args.command}: error: {error}", file=sys.stderr)
         return 2
+    finally:
+        logger.removeHandler(handler)
 
 
 def _train(args) -> int:
     from gemini_tf.evaluation import format_table
     from gemini_tf.training import train
 
-    if args.preset not in PRESETS:
-        raise ValueError(f"Unknown preset {args.preset!r}; choose one of {sorted(PRESETS)}.")
-    if args.fusion not in FUSIONS:
-        raise ValueError(f"Unknown fusion {args.fusion!r}; choose one of {list(FUSIONS)}.")
     overrides = {key: value for key, value in (
         ("image_size", args.image_size), ("patch_size", args.patch_size),
-        ("sequence_length", args.sequence_length)) if value is not None}
+        ("sequence_length", args.sequence_length), ("contrastive_loss", args.contrastive_loss))
+        if value is not None}
     bundle = train(
-        args.output_dir, task=args.task, data=args.data, preset=args.preset, fusion=args.fusion,
-        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-        train_scenes=args.train_scenes, validation_scenes=args.validation_scenes,
-        matching=args.matching, contrastive_loss=args.loss, vocabulary_size=args.vocabulary_size,
-        config_overrides=overrides, strict=args.strict, allow_outside_root=args.allow_outside_root,
-        seed=args.seed, strategy=args.strategy, verbose=0 if args.quiet else "auto",
+        args.output_dir, args.data, task=args.task, matching=args.matching, preset=args.preset,
+        fusion=args.fusion, config_overrides=overrides, epochs=args.epochs, batch_size=args.batch_size,
+        learning_rate=args.learning_rate, vocabulary_size=args.vocabulary_size,
+        train_scenes=args.train_scenes, validation_scenes=args.validation_scenes, strict=args.strict,
+        allow_outside_root=args.allow_outside_root, seed=args.seed, strategy=args.strategy,
+        verbose=0 if args.quiet else "auto",
     )
     print(f"saved to {args.output_dir}\nvalidation:")
     print(format_table({f"{args.preset}/{args.fusion}": bundle.metrics}))
     return 0
 
 
+def _evaluate(args) -> int:
+    from gemini_tf.bundle import load
+    from gemini_tf.evaluation import evaluate, format_table, scored_part
+
+    bundle = load(args.model)
+    source, part = scored_part(bundle, args.data, args.split, args.scenes, args.seed)
+    metrics = evaluate(bundle, source, part)
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+    else:
+        print(f"scored {int(metrics['examples'])} examples of {source.describe(part)}:")
+        print(format_table({os.path.basename(os.path.normpath(args.model)): metrics}))
+    return 0
+
+
+def _predict(args) -> int:
+    from gemini_tf.bundle import load
+
+    if not os.path.isfile(args.image):
+        raise FileNotFoundError(f"Image file not found: {args.image}")
+    bundle = load(args.model)
+    probability = float(bundle.predict([args.image], [args.text])[0])
+    print(json.dumps({"probability": round(probability, 6),
+                      "label": bundle.label_names[int(probability >= 0.5)]}))
+    return 0
+
+
 def _index(args) -> int:
     from gemini_tf.bundle import load
-    from gemini_tf.retrieval import build_index
+    from gemini_tf.data.sources import open_source
+    from gemini_tf.retrieval import build_index, image_files
 
     if args.images:
-        items = image_files(args.images)
-        kind = "image"
+        items, kind = image_files(args.images), "image"
     elif args.texts:
         with open(args.texts, encoding="utf-8") as f:
             items, kind = [line.strip() for line in f if line.strip()], "text"
     else:
-        from gemini_tf.data.sources import load_captions
-
-        captions = load_captions(args.data, args.split)
+        captions = open_source(args.data).captions(args.split)
         items, kind = (list(captions.images), "image") if args.kind == "image" else (captions.texts, "text")
-    bundle = load(args.model)
-    index = build_index(bundle, items, kind, progress=True)
+    index = build_index(load(args.model), items, kind, progress=True)
     index.save(args.out)
     print(f"indexed {len(index)} {kind}s -> {args.out}")
     return 0
-
-
-def image_files(paths: list[str]) -> list[str]:
-    """Files as given, plus the images inside any folder (sorted)."""
-    suffixes = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
-    files = []
-    for path in paths:
-        if os.path.isdir(path):
-            files += sorted(os.path.join(path, f) for f in os.listdir(path) if f.lower().endswith(suffixes))
-        elif os.path.isfile(path):
-            files.append(path)
-        else:
-            raise FileNotFoundError(f"Image file or folder not found: {path}")
-    return files
 
 
 def _retrieve(args) -> int:
@@ -246,37 +302,6 @@ def _data(args) -> int:
     return 0
 
 
-def _evaluate(args) -> int:
-    from gemini_tf.bundle import load
-    from gemini_tf.evaluation import evaluate_shapes, format_table
-
-    bundle = load(args.model)
-    if args.data == "shapes":
-        metrics = evaluate_shapes(bundle, args.split, args.scenes, args.seed)
-    else:
-        from gemini_tf.evaluation import evaluate_data
-
-        metrics = evaluate_data(bundle, args.data, args.split)
-    if args.json:
-        print(json.dumps(metrics, indent=2))
-    else:
-        print(f"{args.data} {args.split}" + (f", {args.scenes} scenes:" if args.data == "shapes" else ":"))
-        print(format_table({os.path.basename(os.path.normpath(args.model)): metrics}))
-    return 0
-
-
-def _predict(args) -> int:
-    from gemini_tf.bundle import load
-
-    if not os.path.isfile(args.image):
-        raise FileNotFoundError(f"Image file not found: {args.image}")
-    bundle = load(args.model)
-    probability = float(bundle.predict([args.image], [args.text])[0])
-    print(json.dumps({"probability": round(probability, 6),
-                      "label": bundle.label_names[int(probability >= 0.5)]}))
-    return 0
-
-
 def _export(args) -> int:
     from gemini_tf.bundle import load
     from gemini_tf.export.saved_model import export_saved_model
@@ -285,9 +310,12 @@ def _export(args) -> int:
     path = export_saved_model(bundle, args.name, args.base_dir, args.version)
     print(f"SavedModel: {path}")
     if args.format == "tflite":
-        from gemini_tf.export.tflite import export_tflite, representative_shapes_data
+        from gemini_tf.export.tflite import INT8_WARNING, export_tflite, representative_data
 
-        data = representative_shapes_data(bundle) if "int8" in args.quantize else None
+        data = None
+        if "int8" in args.quantize:
+            logging.getLogger("gemini_tf").warning(INT8_WARNING)
+            data = representative_data(bundle, args.calibration_data)
         for written in export_tflite(path, os.path.join(args.base_dir, args.name, "tflite"),
                                      tuple(args.quantize), representative_data=data):
             print(f"TFLite: {written} ({os.path.getsize(written) / 1e6:.2f} MB)")

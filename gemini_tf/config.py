@@ -10,8 +10,9 @@ from __future__ import annotations
 import dataclasses
 import json
 
-FUSIONS = ("concat", "cross_attention")
+FUSIONS = ("concat", "cross_attention", "grounded")
 TASKS = ("itm", "classify")
+CONTRASTIVE_LOSSES = ("infonce", "sigmoid")
 
 
 @dataclasses.dataclass
@@ -36,6 +37,8 @@ class GeminiConfig:
     fusion: str = "cross_attention"
     task: str = "itm"
     num_classes: int = 2
+    embedding_dim: int = 64
+    contrastive_loss: str = "infonce"
     dropout: float = 0.0
 
     def __post_init__(self):
@@ -59,8 +62,14 @@ class GeminiConfig:
             )
         if self.hidden_dim % self.num_heads:
             raise ValueError("hidden_dim must be divisible by num_heads.")
-        if self.num_classes < 2:
-            raise ValueError("num_classes must be at least 2.")
+        if self.num_classes != 2:
+            raise ValueError(
+                f"num_classes={self.num_classes}: gemini_tf's heads are binary (match / no match, "
+                "true / false); multi-class classification is not supported."
+            )
+        if self.contrastive_loss not in CONTRASTIVE_LOSSES:
+            raise ValueError(f"Unknown contrastive loss {self.contrastive_loss!r}; "
+                             f"choose one of {list(CONTRASTIVE_LOSSES)}.")
 
     @property
     def grid_size(self) -> tuple[int, int]:
@@ -100,6 +109,7 @@ PRESETS = {
         num_heads=4,
         intermediate_dim=256,
         stem_channels=(32, 64, 96),
+        embedding_dim=128,
         text_layers=2,
         image_layers=2,
         fusion_layers=2,

@@ -18,6 +18,9 @@ from sklearn import metrics as sk_metrics
 
 from gemini_tf.data import shapes
 from gemini_tf.data.shapes import HARD_KINDS
+from gemini_tf.data.sources import DataSource, ShapesSource, open_source
+from gemini_tf.data.splits import PARTS
+from gemini_tf.retrieval import evaluate_retrieval, flat_metrics
 
 
 def binary_metrics(labels, probabilities, threshold: float = 0.5) -> dict[str, float]:
@@ -55,13 +58,22 @@ def metrics_by_kind(
     return result
 
 
+COUNTS = ("examples",)  # metrics that are counts, not fractions
+
+
 def format_table(rows: dict[str, dict[str, float]]) -> str:
     """A plain-text table: one row per model, one column per metric (percent)."""
     columns = sorted({k for row in rows.values() for k in row}, key=_column_order)
     width = max(len(name) for name in rows) if rows else 5
     lines = [" ".join([f"{'model':<{width}}"] + [f"{c:>12}" for c in columns])]
+
+    def cell(row, column):
+        if column not in row:
+            return f"{'-':>12}"
+        return f"{int(row[column]):>12d}" if column in COUNTS else f"{100 * row[column]:>11.1f}%"
+
     for name, row in rows.items():
-        cells = [f"{100 * row[c]:>11.1f}%" if c in row else f"{'-':>12}" for c in columns]
+        cells = [cell(row, c) for c in columns]
         lines.append(" ".join([f"{name:<{width}}"] + cells))
     return "\n".join(lines)
 
@@ -78,13 +90,10 @@ def _column_order(column: str) -> tuple:
 def evaluate_shapes(bundle, split: str = "test", num_scenes: int = 1000, seed: int = 0) -> dict[str, float]:
     """Metrics of a bundle on a Shapes split: one positive, one random negative and
     one negative of each available one-difference kind per scene."""
-    config = bundle.config
-    pairs = shapes.make_pairs(
-        num_scenes, split, seed, config.image_size[0], config.image_size[0] // config.patch_size,
-        negatives="all", statements=config.task == "classify",
-    )
-    probabilities = bundle.predict(pairs.images, pairs.texts)
-    return metrics_by_kind(pairs.labels, probabilities, pairs.kinds)
+    pairs = shapes.make_pairs(num_scenes, split, seed, bundle.config.image_size[0], negatives="all",
+                              statements=bundle.config.task == "classify")
+    metrics = metrics_by_kind(pairs.labels, bundle.predict(pairs.images, pairs.texts), pairs.kinds)
+    return {**metrics, "examples": float(len(pairs))}
 
 
 def predict_dataset(model, dataset) -> tuple[np.ndarray, np.ndarray]:
@@ -94,11 +103,6 @@ def predict_dataset(model, dataset) -> tuple[np.ndarray, np.ndarray]:
         labels.append(np.asarray(batch_labels).reshape(-1))
         probabilities.append(np.asarray(model(inputs, training=False))[:, -1])
     return np.concatenate(labels), np.concatenate(probabilities)
-
-
-def evaluate_dataset(model, dataset) -> dict[str, float]:
-    """`binary_metrics` of a classifier on a labelled dataset."""
-    return binary_metrics(*predict_dataset(model, dataset))
 
 
 def vote_accuracy(labels, probabilities, groups, threshold: float = 0.5) -> float:
@@ -115,35 +119,42 @@ def vote_accuracy(labels, probabilities, groups, threshold: float = 0.5) -> floa
     return float(np.mean(correct))
 
 
-def evaluate_data(bundle, path: str, split: str = "test", k_test: int = 16) -> dict[str, float]:
-    """Metrics of a bundle on real data at `path` (any layout `data.sources.detect` knows).
+def scored_part(bundle, data: str | DataSource = "shapes", part: str | None = None, scenes: int = 1000,
+                seed: int = 0) -> tuple[DataSource, str]:
+    """The source and part `evaluate` scores: `part`, or the held-out one (test, else validation).
 
-    Labelled data (NLVR `split`, a manifest, TFRecords): `binary_metrics`, plus
-    `sentence_accuracy` (majority of six renderings) for NLVR. Caption data
-    (Flickr8k / COCO `split`): Recall@K both ways, by ITC and with ITM re-ranking.
+    "shapes" means `scenes` generated scenes per part, phrased for the bundle's task.
     """
-    from gemini_tf.data import sources
-    from gemini_tf.data.nlvr import load_nlvr
-    from gemini_tf.data.records import read_images
-    from gemini_tf.retrieval import evaluate_retrieval, flat_metrics
-
-    kind = sources.detect(path)
-    image_size = bundle.config.image_size
-    if kind in sources.CAPTION_KINDS:
-        captions = sources.load_captions(path, split)
-        results = evaluate_retrieval(bundle.require_matcher(), bundle.preprocessor,
-                                     read_images(captions.images, image_size), captions.texts,
-                                     captions.image_index, image_size, k_test=k_test)
-        return flat_metrics(results)
-    if kind == "nlvr":
-        records, _ = load_nlvr(path, split)
-    elif kind == "manifest":
-        records = sources.read_manifest(path, require_labels=True)[0]
+    if isinstance(data, str) and data == "shapes":
+        source = ShapesSource(statements=bundle.config.task == "classify", seed=seed,
+                              image_size=bundle.config.image_size[0], scenes=dict.fromkeys(PARTS, scenes))
     else:
-        records = ("tfrecords", path, None)
-    labels, probabilities = predict_dataset(
-        bundle.model, sources.labelled_dataset(records, bundle.preprocessor, image_size, 128))
-    result = binary_metrics(labels, probabilities)
-    if kind == "nlvr":
-        result["sentence_accuracy"] = vote_accuracy(labels, probabilities, [r.image_id for r in records])
-    return result
+        source = open_source(data)
+    return source, source.check_part(part or source.held_out_part)
+
+
+def evaluate(bundle, data: str | DataSource = "shapes", part: str | None = None, scenes: int = 1000,
+             seed: int = 0, k_test: int = 16) -> dict[str, float]:
+    """Metrics of a bundle on one part of a data source; `part` defaults to the held-out one.
+
+    Shapes: `evaluate_shapes` (per negative kind). Labelled pairs (NLVR, a
+    manifest with labels, TFRecords): `binary_metrics`, plus `sentence_accuracy`
+    (majority of each sentence's renderings) for NLVR. Captions (Flickr8k, COCO,
+    a caption manifest): Recall@K both ways, by ITC and with the top `k_test`
+    re-ranked by ITM. `examples` is the number of rows scored.
+    """
+    source, part = scored_part(bundle, data, part, scenes, seed)
+    if isinstance(source, ShapesSource):
+        return evaluate_shapes(bundle, part, source.scenes[part], source.seed)
+    image_size = bundle.config.image_size
+    if source.holds == "captions":
+        captions = source.captions(part)
+        results = evaluate_retrieval(bundle.model, bundle.preprocessor, captions.pixels(image_size),
+                                     captions.texts, captions.image_index, image_size, k_test=k_test)
+        return {**flat_metrics(results), "examples": float(len(captions))}
+    pairs = source.pairs(part)
+    labels, probabilities = predict_dataset(bundle.model, pairs.dataset(bundle.preprocessor, image_size, 128))
+    metrics = binary_metrics(labels, probabilities)
+    if getattr(pairs, "groups", None) and source.kind == "nlvr":
+        metrics["sentence_accuracy"] = vote_accuracy(labels, probabilities, pairs.groups)
+    return {**metrics, "examples": float(len(labels))}

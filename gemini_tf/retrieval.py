@@ -1,8 +1,9 @@
 """Retrieval: embed galleries, save/load an index, query by text or image, re-rank with ITM.
 
-Works with any *matcher* that has `embed_texts(token_ids)` and
-`embed_images(images)` returning L2-normalised vectors: gemini_tf's
-`ContrastiveMatcher` and the keras-hub CLIP peer (`baselines.clip.ClipMatcher`).
+Works with any model that has `embed_texts(token_ids)` and `embed_images(images)`
+returning L2-normalised vectors and a contrastive `scale`: a `GeminiModel` and
+the keras-hub CLIP peer (`baselines.clip.ClipMatcher`); re-ranking also needs
+the `GeminiModel`'s `match_logits`.
 Re-ranking (ALBEF's `k_test`) scores only the top k of each query with the
 fusion ITM head, so it reorders within the top k and never changes which items
 are in it. A re-ranked item's score is the ITM logit plus the ITC logit
@@ -14,6 +15,7 @@ reorders, an unsure one (logit near 0) leaves the ITC order.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -25,6 +27,7 @@ from gemini_tf.preprocessing.image import load_images, resize_and_scale
 from gemini_tf.preprocessing.text import TextPreprocessor
 
 KINDS = ("image", "text")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
 RERANK_OFFSET = 1e4  # re-ranked scores sit above every cosine similarity
 
 
@@ -33,16 +36,16 @@ def _batches(count: int, batch_size: int, desc: str, progress: bool):
     return tqdm(starts, desc=desc, disable=not progress, total=len(starts))
 
 
-def embed_texts(matcher, preprocessor: TextPreprocessor, texts: Sequence[str],
+def embed_texts(model, preprocessor: TextPreprocessor, texts: Sequence[str],
                 batch_size: int = 256, progress: bool = False) -> np.ndarray:
     """Texts -> [N, D] normalised embeddings, in batches."""
     texts = check_texts(texts)
-    out = [np.asarray(matcher.embed_texts(preprocessor(texts[i:i + batch_size])))
+    out = [np.asarray(model.embed_texts(preprocessor(texts[i:i + batch_size])))
            for i in _batches(len(texts), batch_size, "embedding texts", progress)]
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 
-def embed_images(matcher, images, image_size: tuple[int, int], batch_size: int = 128,
+def embed_images(model, images, image_size: tuple[int, int], batch_size: int = 128,
                  progress: bool = False) -> np.ndarray:
     """Image file paths or uint8 arrays [N, H, W, 3] -> [N, D] normalised embeddings.
 
@@ -56,7 +59,7 @@ def embed_images(matcher, images, image_size: tuple[int, int], batch_size: int =
         chunk = images[i:i + batch_size]
         pixels = load_images(list(chunk), image_size) if isinstance(chunk[0], str) else \
             resize_and_scale(np.asarray(chunk), image_size)
-        out.append(np.asarray(matcher.embed_images(pixels)))
+        out.append(np.asarray(model.embed_images(pixels)))
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 
@@ -134,14 +137,14 @@ def rerank(similarity: np.ndarray, match_logits, k: int, scale: float = 1.0) -> 
     return reranked
 
 
-def itm_scorer(matcher, token_ids: np.ndarray, images: np.ndarray, batch_size: int = 512,
+def itm_scorer(model, token_ids: np.ndarray, images: np.ndarray, batch_size: int = 512,
                progress: bool = False):
     """A function (text rows, image rows) -> ITM logits, with each encoder run once per item."""
-    text = {k: np.asarray(v) for k, v in matcher.gemini.text_encoder.predict(
+    text = {k: np.asarray(v) for k, v in model.text_encoder.predict(
         token_ids, batch_size=256, verbose=0).items()}
-    image = {k: np.asarray(v) for k, v in matcher.gemini.image_encoder.predict(
+    image = {k: np.asarray(v) for k, v in model.image_encoder.predict(
         images, batch_size=128, verbose=0).items()}
-    match = tf.function(matcher.match_logits)
+    match = tf.function(model.match_logits)
 
     def score(text_rows: np.ndarray, image_rows: np.ndarray) -> np.ndarray:
         out = []
@@ -154,21 +157,21 @@ def itm_scorer(matcher, token_ids: np.ndarray, images: np.ndarray, batch_size: i
     return score
 
 
-def evaluate_retrieval(matcher, preprocessor: TextPreprocessor, images: np.ndarray,
+def evaluate_retrieval(model, preprocessor: TextPreprocessor, images: np.ndarray,
                        texts: Sequence[str], image_index: np.ndarray, image_size: tuple[int, int],
                        k_test: int | None = None, progress: bool = False) -> dict[str, dict[str, float]]:
     """Recall@1/5/10 both ways for uint8 `images` [N, H, W, 3] and their captions
     (`image_index[t]`: text t's image row) by ITC similarity ("itc"), and with the top `k_test`
-    re-ranked by the ITM head ("itc+itm", needs a matcher with a fusion head)."""
-    image_embeddings = embed_images(matcher, np.asarray(images), image_size, progress=progress)
-    text_embeddings = embed_texts(matcher, preprocessor, texts, progress=progress)
+    re-ranked by the ITM head ("itc+itm", needs a model with a fusion head)."""
+    image_embeddings = embed_images(model, np.asarray(images), image_size, progress=progress)
+    text_embeddings = embed_texts(model, preprocessor, texts, progress=progress)
     similarity = image_embeddings @ text_embeddings.T
     results = {"itc": recall_at_k(similarity, image_index)}
     if k_test:
         token_ids = preprocessor(list(texts)).numpy()
         pixels = resize_and_scale(np.asarray(images), image_size).numpy()
-        score = itm_scorer(matcher, token_ids, pixels, progress=progress)
-        scale = float(matcher.scale)
+        score = itm_scorer(model, token_ids, pixels, progress=progress)
+        scale = float(model.scale)
         i2t = rerank(similarity, lambda img, txt: score(txt, img), k_test, scale)
         t2i = rerank(similarity.T, score, k_test, scale).T
         both = {**{k: v for k, v in recall_at_k(i2t, image_index).items() if k.startswith("i2t")},
@@ -185,16 +188,16 @@ def flat_metrics(results: dict[str, dict[str, float]]) -> dict[str, float]:
 
 def build_index(bundle, items: Sequence[str], kind: str, batch_size: int = 128,
                 progress: bool = False) -> Index:
-    """Embeds image files (kind="image") or texts (kind="text") with a bundle's matcher."""
-    matcher = bundle.require_matcher()
+    """Embeds image files (kind="image") or texts (kind="text") with a bundle's model."""
+    model = bundle.model
     if kind not in KINDS:
         raise ValueError(f"Index kind must be one of {KINDS}, got {kind!r}.")
     if not items:
         raise ValueError(f"Nothing to index: the list of {kind}s is empty.")
     if kind == "image":
-        embeddings = embed_images(matcher, list(items), bundle.config.image_size, batch_size, progress)
+        embeddings = embed_images(model, list(items), bundle.config.image_size, batch_size, progress)
     else:
-        embeddings = embed_texts(matcher, bundle.preprocessor, items, batch_size, progress)
+        embeddings = embed_texts(model, bundle.preprocessor, items, batch_size, progress)
     return Index(embeddings, [str(i) for i in items], kind)
 
 
@@ -205,7 +208,7 @@ def query(bundle, index: Index, text: str | None = None, image: str | None = Non
     Scores are cosine similarities; with `rerank_k`, the top `rerank_k` are
     re-ordered by ITM logit + ITC logit, and that sum is their score.
     """
-    matcher = bundle.require_matcher()
+    model = bundle.model
     if (text is None) == (image is None):
         raise ValueError("Query with exactly one of text= or image=.")
     expected = "image" if text is not None else "text"
@@ -213,9 +216,9 @@ def query(bundle, index: Index, text: str | None = None, image: str | None = Non
         asked = "text" if text is not None else "image"
         raise ValueError(f"A {asked} query needs an index of {expected}s; this index holds {index.kind}s.")
     if text is not None:
-        embedding = embed_texts(matcher, bundle.preprocessor, [text])
+        embedding = embed_texts(model, bundle.preprocessor, [text])
     else:
-        embedding = embed_images(matcher, [image], bundle.config.image_size)
+        embedding = embed_images(model, [image], bundle.config.image_size)
     rows, scores = index.search(embedding, max(k, rerank_k or 0))
     ids, scores = [index.ids[r] for r in rows[0]], [float(s) for s in scores[0]]
     if rerank_k:
@@ -224,8 +227,21 @@ def query(bundle, index: Index, text: str | None = None, image: str | None = Non
             bundle.predict([image] * len(top), top)
         probabilities = np.clip(probabilities, 1e-7, 1 - 1e-7)
         itm_logits = np.log(probabilities) - np.log1p(-probabilities)
-        combined = itm_logits + float(matcher.scale) * np.asarray(scores[:len(top)])
+        combined = itm_logits + float(model.scale) * np.asarray(scores[:len(top)])
         order = np.argsort(-combined, kind="stable")
         ids = [top[i] for i in order] + ids[rerank_k:]
         scores = [float(combined[i]) for i in order] + scores[rerank_k:]
     return list(zip(ids, scores))[:k]
+
+
+def image_files(paths: Sequence[str]) -> list[str]:
+    """Files as given, plus the images inside any folder (sorted); a clear error for a missing path."""
+    files = []
+    for path in paths:
+        if os.path.isdir(path):
+            files += sorted(os.path.join(path, f) for f in os.listdir(path) if f.lower().endswith(IMAGE_SUFFIXES))
+        elif os.path.isfile(path):
+            files.append(path)
+        else:
+            raise FileNotFoundError(f"Image file or folder not found: {path}")
+    return files

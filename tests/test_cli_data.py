@@ -7,6 +7,7 @@ from PIL import Image
 
 from gemini_tf.cli import main
 from gemini_tf.data import shapes
+from gemini_tf.data.splits import parts_of
 
 TINY = ["--epochs", "1", "--batch-size", "16", "--quiet"]
 
@@ -26,9 +27,9 @@ def scene_folder(tmp_path_factory):
 
 def test_contrastive_train_index_and_retrieve(tmp_path, scene_folder, capsys):
     model = tmp_path / "model"
-    assert main(["train", "--matching", "contrastive", "--loss", "sigmoid", "--train-scenes", "64",
+    assert main(["train", "--matching", "contrastive", "--contrastive-loss", "sigmoid", "--train-scenes", "64",
                  "--validation-scenes", "32", "--output-dir", str(model), *TINY]) == 0
-    assert (model / "matcher.keras").is_file()
+    assert json.loads((model / "gemini_tf.json").read_text())["config"]["contrastive_loss"] == "sigmoid"
     index = tmp_path / "gallery.npz"
     assert main(["index", "--model", str(model), "--images", str(scene_folder), "--out", str(index)]) == 0
     capsys.readouterr()
@@ -42,13 +43,13 @@ def test_contrastive_train_index_and_retrieve(tmp_path, scene_folder, capsys):
     assert "needs an index of texts" in capsys.readouterr().err
 
 
-def test_retrieve_with_a_model_without_embeddings_is_refused(tmp_path, capsys):
-    model = tmp_path / "groups"
+def test_a_listwise_model_also_indexes_texts(tmp_path, capsys):
+    model = tmp_path / "listwise"
     assert main(["train", "--train-scenes", "64", "--validation-scenes", "32", "--output-dir", str(model), *TINY]) == 0
     texts = tmp_path / "texts.txt"
     texts.write_text("a red circle\na blue square\n")
-    assert main(["index", "--model", str(model), "--texts", str(texts), "--out", str(tmp_path / "i.npz")]) == 2
-    assert "--matching contrastive" in capsys.readouterr().err
+    assert main(["index", "--model", str(model), "--texts", str(texts), "--out", str(tmp_path / "i.npz")]) == 0
+    assert "indexed 2 texts" in capsys.readouterr().out
 
 
 def test_convert_then_train_a_classifier_from_tfrecords(tmp_path, scene_folder, capsys):
@@ -66,15 +67,38 @@ def test_train_a_classifier_from_a_manifest_reports_skipped_rows(tmp_path, scene
     manifest.write_text("\n".join(rows + ["missing.png,a red circle,yes", "0.png,a red circle,maybe"]) + "\n")
     assert main(["train", "--task", "classify", "--data", str(manifest),
                  "--output-dir", str(tmp_path / "m"), *TINY]) == 0
-    out = capsys.readouterr().out
-    assert "2 skipped" in out and "missing_image: 1" in out and "bad_label: 1" in out
-    assert main(["evaluate", "--model", str(tmp_path / "m"), "--data", str(scene_folder / "statements.csv"),
-                 "--json"]) == 0
-    metrics = json.loads(capsys.readouterr().out)
-    assert {"accuracy", "roc_auc", "precision", "recall"} <= set(metrics)
+    err = capsys.readouterr().err  # reports are logged, not printed by the library
+    assert "2 skipped" in err and "missing_image: 1" in err and "bad_label: 1" in err
     assert main(["train", "--task", "classify", "--data", str(manifest), "--strict",
                  "--output-dir", str(tmp_path / "strict"), *TINY]) == 2
     assert f"{manifest}:98: image file not found" in capsys.readouterr().err
+
+
+def test_evaluate_scores_held_out_images_only_and_says_which(tmp_path, scene_folder, capsys):
+    manifest = scene_folder / "statements.csv"
+    assert main(["train", "--task", "classify", "--data", str(manifest), "--output-dir", str(tmp_path / "m"),
+                 *TINY]) == 0
+    capsys.readouterr()
+    rows = [line.split(",")[0] for line in manifest.read_text().splitlines()[1:]]
+    parts = parts_of(rows)
+    for split, expected in (("test", (parts == "test").sum()), ("train", (parts == "train").sum()),
+                            ("all", len(rows))):
+        args = ["evaluate", "--model", str(tmp_path / "m"), "--data", str(manifest), "--json"]
+        assert main(args + (["--split", split] if split != "test" else [])) == 0  # default: test
+        metrics = json.loads(capsys.readouterr().out)
+        assert metrics["examples"] == expected and {"accuracy", "roc_auc"} <= set(metrics)
+    assert main(["evaluate", "--model", str(tmp_path / "m"), "--data", str(manifest)]) == 0
+    assert f"scored {(parts == 'test').sum()} examples of {manifest}, part 'test'" in capsys.readouterr().out
+
+
+def test_too_little_data_for_one_batch_is_a_clear_error(tmp_path, scene_folder, capsys):
+    manifest = tmp_path / "tiny.csv"
+    manifest.write_text("image,text,label\n" + "".join(
+        f"{scene_folder / f'{i}.png'},a red circle,{i % 2}\n" for i in range(6)))
+    assert main(["train", "--task", "classify", "--data", str(manifest), "--batch-size", "64",
+                 "--output-dir", str(tmp_path / "m"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"manifest {manifest}: the train part has" in err and "fewer than one batch (64)" in err
 
 
 def test_unknown_data_layout_is_one_line(tmp_path, capsys):

@@ -7,7 +7,8 @@ import tensorflow as tf
 
 from conftest import run_python
 from gemini_tf.models.contrastive import infonce_loss, sample_hard_negatives, sigmoid_loss
-from gemini_tf.models.contrastive_matcher import ContrastiveMatcher
+from gemini_tf.models.contrastive_head import ContrastiveHead
+from gemini_tf.models.contrastive_trainer import ContrastiveTrainer
 from gemini_tf.models.gemini import gemini_model
 
 IDENTITY = np.eye(3, dtype="float32")
@@ -65,29 +66,41 @@ def _batch(n=16, vocabulary=50, seed=0):
 
 
 @pytest.mark.parametrize("loss", ["infonce", "sigmoid"])
-def test_contrastive_matcher_fit_reports_both_losses_and_round_trips(loss, tmp_path):
+def test_contrastive_trainer_fit_reports_both_losses_and_round_trips(loss, tmp_path):
     keras.utils.set_random_seed(0)
-    matcher = ContrastiveMatcher(gemini_model("tiny", vocabulary_size=50), embedding_dim=32, loss=loss, seed=0)
-    matcher.compile(optimizer=keras.optimizers.Adam(1e-3))
+    gemini = gemini_model("tiny", vocabulary_size=50, embedding_dim=32, contrastive_loss=loss)
+    trainer = ContrastiveTrainer(gemini, seed=0)
+    trainer.compile(optimizer=keras.optimizers.Adam(1e-3))
     token_ids, images, image_ids = _batch()
     dataset = tf.data.Dataset.from_tensor_slices((token_ids, images, image_ids)).batch(8).map(lambda *x: (x,))
-    history = matcher.fit(dataset, epochs=8, verbose=0)
+    history = trainer.fit(dataset, epochs=8, verbose=0)
     assert {"loss", "itc_loss", "itm_loss", "itm_accuracy"} <= set(history.history)
     assert history.history["itc_loss"][-1] < history.history["itc_loss"][0]
-    out = matcher((token_ids[:8], images[:8], image_ids[:8]))
+    out = trainer((token_ids[:8], images[:8], image_ids[:8]))
     # 1 positive : 2 mined negatives, labels from image ids.
     assert out["itm_labels"].shape == (24,) and float(np.sum(out["itm_labels"][:8])) == 8
-    path = str(tmp_path / "matcher.keras")
-    matcher.save(path)
+    path = str(tmp_path / "trainer.keras")
+    trainer.save(path)
     restored = keras.saving.load_model(path)
-    np.testing.assert_allclose(restored.embed_texts(token_ids), matcher.embed_texts(token_ids), atol=1e-6)
-    np.testing.assert_allclose(restored.embed_images(images), matcher.embed_images(images), atol=1e-6)
-    assert restored.loss_name == loss
+    np.testing.assert_allclose(restored.gemini.embed_texts(token_ids), gemini.embed_texts(token_ids), atol=1e-6)
+    np.testing.assert_allclose(restored.gemini.embed_images(images), gemini.embed_images(images), atol=1e-6)
+    assert restored.gemini.contrastive_head.loss_name == loss
 
 
-def test_unknown_loss_is_refused():
-    with pytest.raises(ValueError, match="infonce"):
-        ContrastiveMatcher(gemini_model("tiny", vocabulary_size=50), loss="triplet")
+def test_contrastive_head_owns_scale_bias_and_loss():
+    head = ContrastiveHead("sigmoid")
+    head.build()
+    assert float(head.scale) == pytest.approx(10.0) and float(head.bias) == pytest.approx(-10.0)
+    assert [w.name for w in head.trainable_weights] == ["log_scale", "bias"]
+    np.testing.assert_allclose(head(IDENTITY), 10.0 * IDENTITY - 10.0, atol=1e-5)
+    assert float(head.contrastive_loss(IDENTITY, np.arange(3))) == pytest.approx(
+        float(sigmoid_loss(IDENTITY, np.arange(3), 10.0, -10.0)), 1e-6)
+    infonce = ContrastiveHead("infonce")
+    infonce.build()
+    assert [w.name for w in infonce.trainable_weights] == ["log_scale"]  # InfoNCE is shift-invariant
+    assert float(infonce.scale) == pytest.approx(1 / 0.07, 1e-4)
+    with pytest.raises(ValueError, match="Unknown contrastive loss 'triplet'"):
+        ContrastiveHead("triplet")
 
 
 MIRRORED_SCRIPT = """
@@ -95,7 +108,8 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras, numpy as np
-from gemini_tf.models.contrastive_matcher import ContrastiveMatcher
+from gemini_tf.models.contrastive_head import ContrastiveHead
+from gemini_tf.models.contrastive_trainer import ContrastiveTrainer
 from gemini_tf.models.gemini import gemini_model
 rng = np.random.default_rng(0)
 token_ids = rng.integers(4, 50, (16, 12)).astype("int32")
@@ -103,12 +117,11 @@ images = rng.random((16, 64, 64, 3)).astype("float32")
 image_ids = np.arange(16)
 strategy = tf.distribute.MirroredStrategy()
 with strategy.scope():
-    matcher = ContrastiveMatcher(gemini_model("tiny", vocabulary_size=50), embedding_dim=32, itm_weight=0.0)
+    matcher = ContrastiveTrainer(gemini_model("tiny", vocabulary_size=50, embedding_dim=32), itm_weight=0.0)
     matcher.compile(optimizer=keras.optimizers.SGD(0.0))
-    matcher((token_ids[:2], images[:2], image_ids[:2]))  # build the weights as mirrored variables
 def itc(rows):
     out = matcher((token_ids[rows], images[rows], image_ids[rows]))
-    return float(matcher.contrastive_loss(out["similarity"], out["image_ids"]))
+    return float(matcher.gemini.contrastive_head.contrastive_loss(out["similarity"], out["image_ids"]))
 halves = (itc(slice(0, 8)) + itc(slice(8, 16))) / 2
 whole = itc(slice(0, 16))
 data = tf.data.Dataset.from_tensor_slices((token_ids, images, image_ids)).batch(16).map(lambda *x: (x,))

@@ -77,11 +77,11 @@ def test_malformed_manifests_get_clear_errors(tmp_path):
 
 
 def test_from_manifest_yields_model_batches_and_the_report(bad_data):
-    from gemini_tf.data import from_manifest
+    from gemini_tf.data.manifest import from_manifest
     from gemini_tf.preprocessing import TextPreprocessor, learn_vocabulary
 
     preprocessor = TextPreprocessor(learn_vocabulary(["a photo", "another photo"], 50), 8)
-    dataset, report = from_manifest(str(bad_data), preprocessor, (32, 32), batch_size=8, verbose=False)
+    dataset, report = from_manifest(str(bad_data), preprocessor, (32, 32), batch_size=8)
     (token_ids, images), labels = next(iter(dataset))
     assert token_ids.shape == (2, 8) and images.shape == (2, 32, 32, 3)
     np.testing.assert_array_equal(labels, [1, 0])

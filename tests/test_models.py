@@ -3,11 +3,11 @@ import pytest
 
 import keras
 
-from gemini_tf.config import GeminiConfig
+from gemini_tf.config import FUSIONS, GeminiConfig
 from gemini_tf.models.gemini import GeminiModel, gemini_model
 
 
-@pytest.mark.parametrize("fusion", ["concat", "cross_attention"])
+@pytest.mark.parametrize("fusion", FUSIONS)
 def test_keras_round_trip_gives_identical_outputs(tmp_path, fusion, model_inputs, preprocessor):
     model = gemini_model("tiny", vocabulary_size=preprocessor.vocabulary_size, fusion=fusion)
     token_ids, images = model_inputs
@@ -17,33 +17,45 @@ def test_keras_round_trip_gives_identical_outputs(tmp_path, fusion, model_inputs
     assert isinstance(restored, GeminiModel)
     np.testing.assert_array_equal(model.predict([token_ids, images], verbose=0),
                                   restored.predict([token_ids, images], verbose=0))
+    np.testing.assert_array_equal(model.embed_texts(token_ids), restored.embed_texts(token_ids))
+    np.testing.assert_array_equal(model.embed_images(images), restored.embed_images(images))
 
 
-def test_encoders_work_on_their_own(model_inputs, preprocessor):
-    model = gemini_model("tiny", vocabulary_size=preprocessor.vocabulary_size)
+def test_encoders_and_embeddings_work_on_their_own(model_inputs, preprocessor):
+    model = gemini_model("tiny", vocabulary_size=preprocessor.vocabulary_size, embedding_dim=32)
     token_ids, images = model_inputs
-    assert model.text_embeddings(token_ids[:3]).shape == (3, 64)
-    assert model.image_embeddings(images[:3]).shape == (3, 64)
+    texts, pictures = np.asarray(model.embed_texts(token_ids[:3])), np.asarray(model.embed_images(images[:3]))
+    assert texts.shape == pictures.shape == (3, 32)
+    np.testing.assert_allclose(np.linalg.norm(texts, axis=-1), 1.0, atol=1e-5)
     out = model.image_encoder(images[:2])
     assert out["sequence"].shape == (2, 16, 64)
 
 
-def test_cross_attention_maps_are_distributions(model_inputs, preprocessor):
+def test_match_logits_are_the_outputs_before_the_sigmoid(model_inputs, preprocessor):
     model = gemini_model("tiny", vocabulary_size=preprocessor.vocabulary_size)
+    token_ids, images = model_inputs[0][:4], model_inputs[1][:4]
+    logits = model.match_logits(model.text_encoder(token_ids), token_ids, model.image_encoder(images))
+    np.testing.assert_allclose(keras.ops.sigmoid(logits), model.predict([token_ids, images], verbose=0)[:, 0],
+                               atol=1e-6)
+
+
+@pytest.mark.parametrize("fusion", ["cross_attention", "grounded"])
+def test_attention_maps_are_distributions(fusion, model_inputs, preprocessor):
+    model = gemini_model("tiny", vocabulary_size=preprocessor.vocabulary_size, fusion=fusion)
     token_ids, images = model_inputs
-    maps = keras.ops.convert_to_numpy(model.cross_attention_maps(token_ids[:2], images[:2]))
+    maps = keras.ops.convert_to_numpy(model.attention_maps(token_ids[:2], images[:2]))
     assert maps.shape == (2, 4, 12, 16)
     np.testing.assert_allclose(maps.sum(-1), 1.0, atol=1e-5)
     concat = gemini_model("tiny", vocabulary_size=preprocessor.vocabulary_size, fusion="concat")
-    with pytest.raises(ValueError, match="no cross-attention"):
-        concat.cross_attention_maps(token_ids[:2], images[:2])
+    with pytest.raises(ValueError, match="no attention over the image"):
+        concat.attention_maps(token_ids[:2], images[:2])
 
 
-def test_classification_head_shapes():
+def test_heads_are_binary_and_more_classes_are_refused():
     binary = gemini_model("tiny", vocabulary_size=50, task="classify")
     assert binary.output_shape == (None, 1) and binary.task == "classify"
-    multi = gemini_model("tiny", vocabulary_size=50, task="classify", num_classes=3)
-    assert multi.output_shape == (None, 3)
+    with pytest.raises(ValueError, match="num_classes=3: .* multi-class classification is not supported"):
+        gemini_model("tiny", vocabulary_size=50, task="classify", num_classes=3)
 
 
 def test_non_square_images():
@@ -59,6 +71,7 @@ def test_non_square_images():
         ({"task": "caption"}, "Unknown task"),
         ({"patch_size": 12}, "power of two"),
         ({"image_size": (60, 64)}, "multiple of patch_size"),
+        ({"contrastive_loss": "triplet"}, "Unknown contrastive loss"),
     ],
 )
 def test_bad_config_values_are_named(overrides, message):

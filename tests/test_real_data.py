@@ -10,7 +10,7 @@ from gemini_tf.data.coco import load_coco
 from gemini_tf.data.flickr8k import load_flickr8k
 from gemini_tf.data.nlvr import RENDERINGS, directory_of, load_nlvr, split_by_directory
 from gemini_tf.data.report import DataError
-from gemini_tf.data.sources import detect
+from gemini_tf.data.sources import open_source
 
 ROOT = os.environ.get("GEMINI_TF_DATA", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
 
@@ -25,7 +25,7 @@ def dataset(name):
 def test_coco_loader_reads_coco_mini():
     path = dataset("coco_mini")
     captions = load_coco(path, "val2017")
-    assert detect(path) == "coco"
+    assert open_source(path).kind == "coco" and open_source(path).parts == ("train", "validation")
     assert len(captions.images) == 79 and len(captions) == 395
     counts = collections.Counter(captions.image_index.tolist())
     assert set(counts.values()) == {5}  # five captions per COCO image
@@ -38,18 +38,22 @@ def test_coco_loader_reads_coco_mini():
 def test_flickr8k_dev_has_five_captions_per_image():
     path = dataset("flickr8k")
     dev = load_flickr8k(path, "dev")
-    assert detect(path) == "flickr8k"
+    source = open_source(path)
+    assert source.kind == "flickr8k" and source.parts == ("train", "validation")  # test is not shipped
     assert len(dev.images) == 1000 and len(dev) == 5000
     assert np.all(np.bincount(dev.image_index) == 5)
-    train, validation = load_flickr8k(path, "train").split(300)
-    assert not set(train.images) & set(validation.images) and len(validation.images) == 300
-    assert not set(train.images) & set(dev.images)
+    train, validation = source.captions("train"), source.captions("validation")
+    assert [os.path.basename(p) for p in validation.images] == [os.path.basename(p) for p in dev.images]
+    assert len(train.images) == 5999
+    assert not set(train.images) & set(validation.images)
+    with pytest.raises(DataError, match="no 'test' part"):
+        source.captions("test")
 
 
 def test_nlvr_keeps_a_sentences_six_images_in_one_split():
     path = dataset("nlvr")
     records, report = load_nlvr(path, "dev")
-    assert detect(path) == "nlvr" and report.num_skipped == 0 and len(records) == 989 * RENDERINGS
+    assert open_source(path).kind == "nlvr" and report.num_skipped == 0 and len(records) == 989 * RENDERINGS
     train, validation = split_by_directory(records, ["5"])
     train_ids, validation_ids = {r.image_id for r in train}, {r.image_id for r in validation}
     assert not train_ids & validation_ids

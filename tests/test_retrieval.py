@@ -82,7 +82,7 @@ def test_index_and_query_with_a_trained_bundle(contrastive_bundle, tmp_path):
     pairs = shapes.make_pairs(12, "test", seed=3)
     texts = [t for t, label in zip(pairs.texts, pairs.labels) if label == 1][:10]
     index = retrieval.build_index(contrastive_bundle, texts, "text")
-    assert index.embeddings.shape == (10, contrastive_bundle.matcher.embedding_dim)
+    assert index.embeddings.shape == (10, contrastive_bundle.config.embedding_dim)
     np.testing.assert_allclose(np.linalg.norm(index.embeddings, axis=1), 1.0, atol=1e-5)
     image_path = str(tmp_path / "scene.png")
     from PIL import Image
@@ -102,17 +102,18 @@ def test_gallery_embeddings_match_the_training_preprocessing(contrastive_bundle)
     from gemini_tf.preprocessing.image import resize_and_scale
 
     images = shapes.make_pairs(6, "test", seed=4).images[:6]
-    matcher, size = contrastive_bundle.matcher, contrastive_bundle.config.image_size
-    expected = np.asarray(matcher.embed_images(resize_and_scale(images, size)))
-    np.testing.assert_allclose(retrieval.embed_images(matcher, images, size), expected, atol=1e-5)
+    model, size = contrastive_bundle.model, contrastive_bundle.config.image_size
+    expected = np.asarray(model.embed_images(resize_and_scale(images, size)))
+    np.testing.assert_allclose(retrieval.embed_images(model, images, size), expected, atol=1e-5)
     with pytest.raises(ValueError, match="uint8"):
-        retrieval.embed_images(matcher, images / 255.0, size)  # already scaled: refused, not rescaled
+        retrieval.embed_images(model, images / 255.0, size)  # already scaled: refused, not rescaled
 
 
 def test_evaluation_scores_pairs_exactly_as_training_does(contrastive_bundle):
     """Retrieval must see images and texts exactly as `fit` did: Recall@K computed from
     the gallery path equals Recall@K of the training forward pass on the same batch."""
     from gemini_tf.data import pipeline, shapes
+    from gemini_tf.models.contrastive_trainer import ContrastiveTrainer
 
     pairs = shapes.make_pairs(40, "train", seed=0)
     keep = pairs.labels == 1
@@ -120,7 +121,7 @@ def test_evaluation_scores_pairs_exactly_as_training_does(contrastive_bundle):
     bundle = contrastive_bundle
     (batch,) = next(iter(pipeline.from_captions(images, texts, np.arange(32), bundle.preprocessor,
                                                 bundle.config.image_size, batch_size=32)))
-    training_similarity = np.asarray(bundle.matcher(batch)["similarity"])
-    result = retrieval.evaluate_retrieval(bundle.matcher, bundle.preprocessor, images, texts, np.arange(32),
+    training_similarity = np.asarray(ContrastiveTrainer(bundle.model)(batch)["similarity"])
+    result = retrieval.evaluate_retrieval(bundle.model, bundle.preprocessor, images, texts, np.arange(32),
                                           bundle.config.image_size)
     assert result["itc"] == recall_at_k(training_similarity, np.arange(32))

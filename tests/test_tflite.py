@@ -6,15 +6,13 @@ import numpy as np
 import pytest
 
 from gemini_tf.data import shapes
-from gemini_tf.export.tflite import (
-    Predictor, convert, export_tflite, interpreter, representative_shapes_data,
-)
+from gemini_tf.export.tflite import Predictor, convert, export_tflite, interpreter, representative_data
 
 
 @pytest.fixture(scope="module")
 def tflite_dir(exported, trained_bundle, tmp_path_factory):
     out = tmp_path_factory.mktemp("tflite")
-    export_tflite(exported[1], str(out), representative_data=representative_shapes_data(trained_bundle, 40))
+    export_tflite(exported[1], str(out), representative_data=representative_data(trained_bundle, count=40))
     return out
 
 

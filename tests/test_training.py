@@ -7,8 +7,8 @@ import tensorflow as tf
 
 from conftest import run_python
 from gemini_tf.models.gemini import gemini_model
-from gemini_tf.models.group_matcher import GroupMatcher, group_accuracy, group_matching_loss
-from gemini_tf.training import compile_model, get_strategy, learning_rate_schedule
+from gemini_tf.models.listwise_trainer import ListwiseTrainer
+from gemini_tf.training import FitSettings, fit, get_strategy, learning_rate_schedule
 
 
 @pytest.mark.parametrize("fusion", ["concat", "cross_attention"])
@@ -23,7 +23,7 @@ def test_tiny_model_overfits_64_examples_with_the_documented_workflow(fusion, mo
     assert accuracy == 1.0
 
 
-@pytest.mark.parametrize("fusion", ["concat", "cross_attention"])
+@pytest.mark.parametrize("fusion", ["concat", "cross_attention", "grounded"])
 def test_gradients_reach_every_branch(fusion, model_inputs, shapes_pairs, preprocessor):
     token_ids, images = model_inputs
     model = gemini_model("tiny", vocabulary_size=preprocessor.vocabulary_size, fusion=fusion)
@@ -34,19 +34,20 @@ def test_gradients_reach_every_branch(fusion, model_inputs, shapes_pairs, prepro
     dead = [v.path for v, g in zip(model.trainable_variables, gradients)
             if g is None or float(tf.reduce_max(tf.abs(g))) == 0.0]
     assert dead == []
-    for part in (model.text_encoder, model.image_encoder, model.fusion, model.head):
+    for part in (model.text_encoder, model.image_encoder, model.fusion, model.head, model.text_projection,
+                 model.image_projection, model.contrastive_head):
         assert part.trainable_variables
 
 
-def test_group_matcher_learns_which_caption_is_true(preprocessor):
-    from gemini_tf.data import pipeline, shapes
+def test_listwise_trainer_learns_which_caption_is_true(preprocessor):
+    from gemini_tf.data import shapes
 
     keras.utils.set_random_seed(0)
     groups = shapes.make_groups(32, "train", seed=2, group_size=3)
-    dataset = pipeline.from_groups(groups.images, groups.texts, preprocessor, (64, 64), batch_size=8)
+    dataset = groups.dataset(preprocessor, (64, 64), batch_size=8)
     model = gemini_model("tiny", vocabulary_size=preprocessor.vocabulary_size)
-    matcher = GroupMatcher(model, embedding_dim=32)
-    matcher.compile(keras.optimizers.Adam(1e-3), group_matching_loss, metrics=[group_accuracy])
+    matcher = ListwiseTrainer(model)
+    matcher.compile(keras.optimizers.Adam(1e-3))
     history = matcher.fit(dataset, epochs=80, verbose=0)
     assert matcher.evaluate(dataset, return_dict=True, verbose=0)["group_accuracy"] == 1.0
     assert history.history["itc_loss"][-1] < history.history["itc_loss"][0]
@@ -74,7 +75,7 @@ MIRRORED_SCRIPT = textwrap.dedent(
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     from gemini_tf.models.gemini import gemini_model
-    from gemini_tf.training import compile_model, get_strategy
+    from gemini_tf.training import get_strategy
 
     rng = np.random.default_rng(0)
     token_ids = rng.integers(1, 50, (16, 12)).astype("int32")
@@ -85,7 +86,8 @@ MIRRORED_SCRIPT = textwrap.dedent(
         strategy = get_strategy(name)
         keras.utils.set_random_seed(0)
         with strategy.scope():
-            model = compile_model(gemini_model("tiny", vocabulary_size=50), total_steps=10)
+            model = gemini_model("tiny", vocabulary_size=50)
+            model.compile(optimizer=keras.optimizers.SGD(0.1), loss="binary_crossentropy")
         history = model.fit([token_ids, images], labels, batch_size=16, epochs=1, shuffle=False, verbose=0)
         losses.append(history.history["loss"][0])
         print(name, strategy.num_replicas_in_sync, losses[-1])
@@ -100,15 +102,26 @@ def test_mirrored_strategy_matches_one_device_on_one_batch():
     assert "mirrored 2" in result.stdout
 
 
-def test_resuming_a_different_model_is_refused(tmp_path):
-    from gemini_tf.training import fit
+def _compiled(**overrides):
+    model = gemini_model("tiny", vocabulary_size=50, **overrides)
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    return model
 
+
+def test_resuming_a_different_model_is_refused(tmp_path):
     rng = np.random.default_rng(0)
     x = [rng.integers(1, 50, (8, 12)).astype("int32"), rng.random((8, 64, 64, 3)).astype("float32")]
     data = tf.data.Dataset.from_tensor_slices((tuple(x), rng.integers(0, 2, 8))).batch(4)
-    model = compile_model(gemini_model("tiny", vocabulary_size=50), total_steps=2)
-    fit(model, data, None, 1, str(tmp_path), verbose=0)
+    settings = FitSettings(epochs=1, verbose=0)
+    fit(_compiled(), data, None, settings, str(tmp_path))
     (tmp_path / "backup").mkdir(exist_ok=True)  # as if interrupted mid-run
-    other = compile_model(gemini_model("tiny", vocabulary_size=50, dropout=0.2), total_steps=2)
     with pytest.raises(ValueError, match="interrupted run of a different model"):
-        fit(other, data, None, 1, str(tmp_path), verbose=0)
+        fit(_compiled(dropout=0.2), data, None, settings, str(tmp_path))
+
+
+def test_steps_are_counted_one_way():
+    settings = FitSettings(epochs=3, batch_size=32)
+    assert settings.steps(100) == 3 * 4 and settings.steps(100, drop_remainder=True) == 3 * 3
+    assert settings.steps(10, drop_remainder=True) == 3  # never zero: the schedule needs a step
+    with pytest.raises(ValueError, match="Unknown strategy 'tpu'"):
+        FitSettings(strategy="tpu")

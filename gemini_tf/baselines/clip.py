@@ -3,9 +3,9 @@
 `clip_matcher` builds `keras_hub.models.CLIPBackbone` from its own
 `CLIPVisionEncoder` and `CLIPTextEncoder`, choosing the number of layers whose
 parameter count is closest to a given Gemini model. `ClipMatcher` trains it
-with the same `infonce_loss` / `sigmoid_loss` as `ContrastiveMatcher` and
-offers the same `embed_texts` / `embed_images`, so `gemini_tf.retrieval`
-evaluates both identically.
+with gemini_tf's own `ContrastiveHead` (the same scale and loss as every
+gemini_tf trainer) and offers the same `embed_texts` / `embed_images` / `scale`,
+so `gemini_tf.retrieval` evaluates both identically.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import keras_hub
 from keras import ops
 
 from gemini_tf.config import GeminiConfig
-from gemini_tf.models.contrastive import add_scale_and_bias, contrastive_loss, scale_of
+from gemini_tf.models.contrastive_head import ContrastiveHead
 
 
 @keras.saving.register_keras_serializable(package="gemini_tf")
@@ -28,15 +28,18 @@ class ClipMatcher(keras.Model):
 
     def __init__(self, backbone: keras_hub.models.CLIPBackbone, sep_id: int, loss: str = "infonce", **kwargs):
         super().__init__(**kwargs)
-        self.log_scale, self.bias = add_scale_and_bias(self, loss)
+        self.contrastive_head = ContrastiveHead(loss, name="contrastive_head")
+        self.contrastive_head.build()
         self.backbone = backbone
+        # The backbone's own CLIPHead scale is replaced by the shared head's: keep it out of training.
+        self.backbone.clip_head.trainable = False
         self.sep_id = sep_id
         self.loss_name = loss
         self.itc_loss_tracker = keras.metrics.Mean(name="itc_loss")
 
     @property
     def scale(self):
-        return scale_of(self.log_scale)
+        return self.contrastive_head.scale
 
     def embed_texts(self, token_ids, training=None):
         end_id = self.backbone.text_encoder.vocabulary_size - 1
@@ -52,7 +55,7 @@ class ClipMatcher(keras.Model):
         return {"similarity": similarity, "image_ids": ops.reshape(image_ids, (-1,))}
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        loss = contrastive_loss(self.loss_name, y_pred["similarity"], y_pred["image_ids"], self.scale, self.bias)
+        loss = self.contrastive_head.contrastive_loss(y_pred["similarity"], y_pred["image_ids"])
         self.itc_loss_tracker.update_state(loss)
         return loss
 

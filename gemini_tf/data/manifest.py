@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 from collections.abc import Iterator
 
+from gemini_tf.data.labelled import LabelledPairs
 from gemini_tf.data.records import Record, usable
 from gemini_tf.data.report import DataError, DataReport
+
+logger = logging.getLogger("gemini_tf")
 
 LABEL_VALUES = {"0": 0, "1": 1, "false": 0, "true": 1, "no": 0, "yes": 1}
 SUFFIXES = (".csv", ".jsonl", ".json")
@@ -30,6 +34,19 @@ def parse_label(value) -> int | None:
     if isinstance(value, bool):
         return int(value)
     return LABEL_VALUES.get(str(value).strip().lower())
+
+
+def manifest_has_labels(path: str) -> bool:
+    """Whether the manifest has labels: a `label` CSV column, or a "label" key in the first JSON row."""
+    for _, row in _rows(path):
+        return "label" in row
+    return False
+
+
+def image_key(image: str, root: str) -> str:
+    """The split rule's key of an image: its path relative to `root` (absolute if outside it)."""
+    relative = os.path.relpath(image, root)
+    return image if relative.startswith("..") else relative.replace(os.sep, "/")
 
 
 def _rows(path: str) -> Iterator[tuple[int, dict]]:
@@ -86,7 +103,7 @@ def iter_manifest(path: str, report: DataReport, allow_outside_root: bool = Fals
             if label is None:
                 report.skip(where, "bad_label", repr(row["label"]))
                 continue
-        record = Record(full, str(row.get("text") or ""), label, image_id=full, where=where)
+        record = Record(full, str(row.get("text") or ""), label, image_id=image_key(full, root), where=where)
         if usable(record, report, check_images, checked):
             report.used += 1
             yield record
@@ -103,19 +120,18 @@ def read_manifest(path: str, strict: bool = False, allow_outside_root: bool = Fa
 
 def from_manifest(path: str, preprocessor, image_size: tuple[int, int], batch_size: int = 64,
                   shuffle: bool = False, seed: int = 0, strict: bool = False,
-                  allow_outside_root: bool = False, verbose: bool = True):
-    """A labelled manifest -> (((token_ids, images), labels) tf.data batches, `DataReport`).
+                  allow_outside_root: bool = False):
+    """Every row of a labelled manifest -> (((token_ids, images), labels) batches, `DataReport`).
 
     Rows are checked up front (files present and decodable, text, label), then
-    images are read and decoded in parallel by `pipeline.from_records`, the same
-    preprocessing as every other source. The report summary is printed when
-    rows were skipped (and `verbose`).
+    images are read and decoded in parallel, through the same preprocessing as
+    every other source. Skipped rows are logged (warning) and in the report.
+    For train / validation / test parts use `open_source(path).pairs(part)`.
     """
-    from gemini_tf.data.pipeline import from_records
-
     records, report = read_manifest(path, strict, allow_outside_root, require_labels=True)
-    if verbose and report.num_skipped:
-        print(report.summary())
+    if report.num_skipped:
+        logger.warning(report.summary())
     if not records:
         raise DataError(f"{path}: no usable rows.\n{report.summary()}")
-    return from_records(records, preprocessor, image_size, batch_size, shuffle, seed), report
+    pairs = LabelledPairs([r.image for r in records], [r.text for r in records], [r.label for r in records])
+    return pairs.dataset(preprocessor, image_size, batch_size, shuffle, seed), report

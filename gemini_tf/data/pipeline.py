@@ -1,7 +1,8 @@
-"""Records -> batched tf.data, through the single preprocessing path.
+"""Arrays, image bytes, files, caption groups and captions -> batched tf.data.
 
-Every pipeline yields `((token_ids, images), labels)` batches, ready for
-`model.fit`. Decoding, resizing and tokenization are the functions of
+Labelled pipelines yield `((token_ids, images), labels)` batches, ready for
+`model.fit`; `from_groups` and `from_captions` yield the inputs of the listwise
+and contrastive trainers. Decoding, resizing and tokenization are the functions of
 `gemini_tf.preprocessing`; nothing here re-implements them.
 """
 
@@ -182,18 +183,19 @@ def from_captions(
     return dataset.map(tokenize, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
 
-def from_records(
-    records,
+def from_files(
+    paths: Sequence[str],
+    texts: Sequence[str],
+    labels,
     preprocessor: TextPreprocessor,
     image_size: tuple[int, int],
     batch_size: int = 64,
     shuffle: bool = False,
     seed: int = 0,
 ) -> tf.data.Dataset:
-    """Labelled `Record`s (image files on disk) -> ((token_ids, images), labels) batches.
+    """Image files on disk + texts + labels -> ((token_ids, images), labels) batches.
 
     Files are read and decoded in parallel each epoch; only paths live in memory.
     """
-    paths = [r.image for r in records]
-    dataset = _labelled_slices(paths, [r.text for r in records], [r.label for r in records], shuffle, seed)
+    dataset = _labelled_slices(list(paths), texts, labels, shuffle, seed)
     return _decode_and_batch(dataset, tf.io.read_file, preprocessor, image_size, batch_size)

@@ -14,8 +14,9 @@ relation's arguments swapped) and are checked to be false for the scene, so a
 "negative" is never accidentally true. `statement` rephrases a caption as a
 yes/no claim for the binary classification task.
 
-Splits are disjoint by construction: a scene's split is a hash of its content, so
-the same arrangement can never appear in both train and test.
+Splits are disjoint by construction: a scene's part is `data.splits`' rule applied
+to its content (objects and cells, jitter ignored), so the same arrangement can
+never appear in both train and test.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ import dataclasses
 from typing import NamedTuple
 
 import numpy as np
+
+from gemini_tf.data import pipeline
+from gemini_tf.data.labelled import LabelledPairs
+from gemini_tf.data.splits import PARTS, parts_of
 
 COLOURS = {
     "red": (220, 40, 40),
@@ -40,7 +45,8 @@ OPPOSITE = {"above": "below", "below": "above", "left of": "right of", "right of
 NUMBERS = ("zero", "one", "two", "three", "four")
 NEGATIVE_KINDS = ("random", "colour", "shape", "size", "count", "relation", "swap")
 HARD_KINDS = NEGATIVE_KINDS[1:]
-SPLITS = {"train": range(0, 8), "validation": range(8, 9), "test": range(9, 10)}
+SHARE = {"train": 0.8, "validation": 0.1, "test": 0.1}  # of scenes drawn, by `data.splits`
+GRID = 4
 BACKGROUND = (24, 24, 32)
 MAX_OBJECTS = 4
 
@@ -152,20 +158,18 @@ def is_true(caption: Caption, objects: list) -> bool:
     )
 
 
-def generate_scenes(num_scenes: int, split: str = "train", seed: int = 0, grid: int = 4) -> Scenes:
+def generate_scenes(num_scenes: int, split: str = "train", seed: int = 0, grid: int = GRID) -> Scenes:
     """Draws `num_scenes` scenes belonging to `split`, deterministically from `seed`."""
-    if split not in SPLITS:
-        raise ValueError(f"Unknown split {split!r}; expected one of {sorted(SPLITS)}.")
+    if split not in PARTS:
+        raise ValueError(f"Unknown split {split!r}; expected one of {list(PARTS)}.")
     if grid * grid < MAX_OBJECTS:
         raise ValueError(f"grid={grid} has fewer than {MAX_OBJECTS} cells.")
-    rng = np.random.default_rng([seed, list(SPLITS).index(split)])
-    buckets = SPLITS[split]
+    rng = np.random.default_rng([seed, PARTS.index(split)])
     kept: list[Scenes] = []
     total = 0
     while total < num_scenes:
-        draw = _draw_scenes(rng, max(64, 2 * (num_scenes - total) * 10 // len(buckets)), grid)
-        in_split = np.isin(_content_bucket(draw), list(buckets))
-        draw = draw.subset(np.flatnonzero(in_split))
+        draw = _draw_scenes(rng, max(64, int(1.5 * (num_scenes - total) / SHARE[split])), grid)
+        draw = draw.subset(np.flatnonzero(parts_of(content_keys(draw)) == split))
         kept.append(draw)
         total += len(draw)
     merged = Scenes(
@@ -194,8 +198,8 @@ def _draw_scenes(rng: np.random.Generator, n: int, grid: int) -> Scenes:
     )
 
 
-def _content_bucket(scenes: Scenes) -> np.ndarray:
-    """A hash in [0, 10) of each scene's objects and cells (jitter ignored)."""
+def content_keys(scenes: Scenes) -> list[str]:
+    """Each scene's content (objects and cells, jitter ignored) as a string: the split rule's key."""
     cells = scenes.grid * scenes.grid
     code = (((scenes.shape * len(COLOURS) + scenes.colour) * len(SIZES) + scenes.size) * cells
             + scenes.row * scenes.grid + scenes.col + 1)
@@ -204,8 +208,7 @@ def _content_bucket(scenes: Scenes) -> np.ndarray:
     signature = np.zeros(len(scenes), dtype=np.uint64)
     for k in range(MAX_OBJECTS):
         signature = signature * base + code[:, k]
-    mixed = (signature * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)
-    return (mixed % np.uint64(10)).astype(np.int64)
+    return [f"shapes/{scenes.grid}/{s}" for s in signature.tolist()]
 
 
 def render(scenes: Scenes, image_size: int = 64, chunk: int = 512) -> np.ndarray:
@@ -304,21 +307,14 @@ def hard_negatives(caption: Caption, objects: list, rng: np.random.Generator) ->
 
 
 @dataclasses.dataclass
-class PairSet:
-    """Image-text pairs: images uint8 [N, H, W, 3], texts, labels 0/1, negative kinds.
+class PairSet(LabelledPairs):
+    """Labelled pairs (images uint8 [N, H, W, 3]) with `kinds` and the scene each image shows.
 
-    `kinds[i]` is "positive" for true pairs, else the negative's kind.
-    `scene_ids[i]` indexes the scene the image shows.
+    `kinds[i]` is "positive" for true pairs, else the negative's kind;
+    `scene_ids[i]` indexes the scene.
     """
 
-    images: np.ndarray
-    texts: list[str]
-    labels: np.ndarray
-    kinds: list[str]
-    scene_ids: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.texts)
+    scene_ids: np.ndarray | None = None
 
 
 def make_pairs(
@@ -326,7 +322,7 @@ def make_pairs(
     split: str = "train",
     seed: int = 0,
     image_size: int = 64,
-    grid: int = 4,
+    grid: int = GRID,
     negatives: str = "sample",
     hard_fraction: float = 0.75,
     statements: bool = False,
@@ -344,7 +340,7 @@ def make_pairs(
     if negatives not in ("sample", "all"):
         raise ValueError(f"negatives must be 'sample' or 'all', got {negatives!r}.")
     scenes = generate_scenes(num_scenes, split, seed, grid)
-    rng = np.random.default_rng([seed, 7919, list(SPLITS).index(split)])
+    rng = np.random.default_rng([seed, 7919, PARTS.index(split)])
     scene_objects = [scenes.objects(i) for i in range(len(scenes))]
     positives = [describe(objects, rng) for objects in scene_objects]
     texts, labels, kinds, scene_ids = [], [], [], []
@@ -376,7 +372,7 @@ def make_pairs(
             add(random_negative, 0, "random", i)
     images = render(scenes, image_size)
     scene_ids = np.asarray(scene_ids)
-    return PairSet(images[scene_ids], texts, np.asarray(labels, np.int32), kinds, scene_ids)
+    return PairSet(images[scene_ids], texts, labels, kinds=kinds, scene_ids=scene_ids)
 
 
 def _random_negative(positives: list[Caption], index: int, objects: list, rng) -> Caption:
@@ -402,13 +398,22 @@ class GroupSet:
     def __len__(self) -> int:
         return len(self.texts)
 
+    def first(self, count: int | None) -> "GroupSet":
+        """The first `count` groups (all of them for None)."""
+        return self if count is None else GroupSet(self.images[:count], self.texts[:count], self.kinds[:count])
+
+    def dataset(self, preprocessor, image_size: tuple[int, int], batch_size: int = 32,
+                shuffle: bool = False, seed: int = 0):
+        """((token_ids [B, K, L], images), labels [B, K]) batches for `ListwiseTrainer`."""
+        return pipeline.from_groups(self.images, self.texts, preprocessor, image_size, batch_size, shuffle, seed)
+
 
 def make_groups(
     num_scenes: int,
     split: str = "train",
     seed: int = 0,
     image_size: int = 64,
-    grid: int = 4,
+    grid: int = GRID,
     group_size: int = 4,
     statements: bool = False,
     progress: bool = False,
@@ -417,7 +422,7 @@ def make_groups(
     if group_size < 2:
         raise ValueError("group_size must be at least 2 (one positive, one negative).")
     scenes = generate_scenes(num_scenes, split, seed, grid)
-    rng = np.random.default_rng([seed, 104729, list(SPLITS).index(split)])
+    rng = np.random.default_rng([seed, 104729, PARTS.index(split)])
     scene_objects = [scenes.objects(i) for i in range(len(scenes))]
     positives = [describe(objects, rng) for objects in scene_objects]
     texts, kinds = [], []

@@ -1,107 +1,358 @@
-"""Which dataset layout a path holds, and the loader for it.
+"""Data sources: one object per dataset, asked by every command for its parts.
 
-`gemini-tf train --data PATH` accepts a manifest (.csv/.jsonl), a folder of
-TFRecord shards, or a Flickr8k, COCO captions or NLVR folder; `detect` tells
-them apart from the files they contain.
+`open_source(data)` detects the layout once — "shapes", a manifest (.csv /
+.jsonl), a folder of TFRecord shards, or a Flickr8k, COCO captions or NLVR
+folder — and returns a `DataSource`. A source knows its parts (train /
+validation / test) and the rule that made them, and hands out the *view* a
+training recipe needs:
+
+* `captions(part)`: a `CaptionSet` (images with one or more captions each);
+* `pairs(part)`: labelled (image, text) pairs (`LabelledPairs`, or
+  `TFRecordPairs` streamed from shards);
+* `groups(part)` (Shapes only): one image with its true caption and
+  one-difference rivals.
+
+Each view has `texts` (for the vocabulary) and `dataset(...)` (batched tf.data
+through the one preprocessing path). Official splits are used where a dataset
+has them (Flickr8k `splits/*.txt`, COCO train2017/val2017, NLVR's numbered
+directories and test file); everything else splits by image with
+`data.splits`.
 """
 
 from __future__ import annotations
 
+import abc
+import logging
 import os
-import zlib
 
-import tensorflow as tf
+import numpy as np
 
-from gemini_tf.data import pipeline, shapes
+from gemini_tf.data import shapes
 from gemini_tf.data.captions import CaptionSet
 from gemini_tf.data.coco import is_coco, load_coco
 from gemini_tf.data.flickr8k import is_flickr8k, load_flickr8k
-from gemini_tf.data.manifest import is_manifest, read_manifest
+from gemini_tf.data.labelled import LabelledPairs
+from gemini_tf.data.manifest import is_manifest, manifest_has_labels, read_manifest
 from gemini_tf.data.nlvr import is_nlvr, load_nlvr, split_by_directory
-from gemini_tf.data.report import DataError
-from gemini_tf.data.tfrecords import from_tfrecords, is_tfrecord_dir, read_tfrecords
-from gemini_tf.preprocessing.text import TextPreprocessor
+from gemini_tf.data.records import Record
+from gemini_tf.data.report import DataError, DataReport
+from gemini_tf.data.splits import PARTS, check_part, parts_of
+from gemini_tf.data.tfrecords import TFRecordPairs, is_tfrecord_dir
 
-CAPTION_KINDS = ("flickr8k", "coco")
-LABELLED_KINDS = ("nlvr", "tfrecords")
+logger = logging.getLogger("gemini_tf")
+
+KINDS = ("shapes", "manifest", "tfrecords", "flickr8k", "coco", "nlvr")
 
 
-def detect(path: str) -> str:
-    """"manifest", "tfrecords", "flickr8k", "coco" or "nlvr"; a clear error otherwise."""
-    if not os.path.exists(path):
+class DataSource(abc.ABC):
+    """One dataset with named parts. Subclasses set `kind` and `holds` and implement the views."""
+
+    kind: str = ""
+    holds: str = ""  # "captions" or "pairs": what a matching / classification recipe can use
+
+    @property
+    @abc.abstractmethod
+    def parts(self) -> tuple[str, ...]:
+        """The parts this copy of the data has, in PARTS order."""
+
+    @abc.abstractmethod
+    def describe(self, part: str) -> str:
+        """Where the part's rows come from, in words (printed by `evaluate`)."""
+
+    @abc.abstractmethod
+    def spec(self) -> dict:
+        """What `open_source(spec)` needs to open this source again (saved in bundles)."""
+
+    def captions(self, part: str) -> CaptionSet:
+        raise DataError(f"{self.name} holds labelled pairs, not captions; matching (task itm) needs "
+                        "captions: Flickr8k, COCO, a manifest without labels, or shapes.")
+
+    def pairs(self, part: str):
+        raise DataError(f"{self.name} holds captions without labels; task 'classify' needs labelled "
+                        "pairs: NLVR, a manifest with a label column, TFRecords, or shapes.")
+
+    def groups(self, part: str) -> shapes.GroupSet:
+        raise DataError(f"{self.name}: caption groups with one-difference negatives exist only for "
+                        "the generated Shapes data; use matching 'contrastive' or 'binary'.")
+
+    @property
+    def name(self) -> str:
+        return self.kind
+
+    @property
+    def held_out_part(self) -> str:
+        """The part evaluation scores by default: test where there is one, else validation."""
+        return "test" if "test" in self.parts else "validation"
+
+    supports_all = False  # whether part "all" (every row, whatever its part) exists
+
+    def check_part(self, part: str) -> str:
+        check_part(part)
+        if part == "all" and not self.supports_all:
+            raise DataError(f"{self.name} has official splits; choose one of {list(self.parts)}.")
+        if part != "all" and part not in self.parts:
+            raise DataError(f"{self.name} has no {part!r} part here; it has {list(self.parts)}.")
+        return part
+
+
+class ShapesSource(DataSource):
+    """The embedded Shapes generator: every part is drawn fresh from `seed`.
+
+    Args:
+        statements: yes/no statements (task classify) instead of captions.
+        scenes: scenes per part, e.g. {"train": 16000, "validation": 1000, "test": 1000}.
+        seed: data seed.
+        image_size: rendered image side in pixels.
+        group_size: captions per group (the true one first) for listwise training.
+        negatives: pairs per scene: "sample" (one positive, one negative) or "all"
+            (one positive, a random negative and one of every one-difference kind).
+    """
+
+    kind = "shapes"
+    holds = "captions"
+
+    def __init__(self, statements: bool = False, scenes: dict[str, int] | None = None, seed: int = 0,
+                 image_size: int = 64, group_size: int = 4, negatives: str = "sample", progress: bool = False):
+        self.statements = statements
+        self.negatives = negatives
+        self.scenes = {"train": 16000, "validation": 1000, "test": 1000, **(scenes or {})}
+        self.seed = seed
+        self.image_size = image_size
+        self.group_size = group_size
+        self.progress = progress
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return PARTS
+
+    def describe(self, part: str) -> str:
+        return f"shapes {part}: {self.scenes[part]} generated scenes (seed {self.seed})"
+
+    def spec(self) -> dict:
+        return {"kind": "shapes", "statements": self.statements, "seed": self.seed, "image_size": self.image_size}
+
+    def pairs(self, part: str) -> shapes.PairSet:
+        return shapes.make_pairs(self.scenes[self.check_part(part)], part, self.seed, self.image_size,
+                                 negatives=self.negatives, statements=self.statements, progress=self.progress)
+
+    def captions(self, part: str) -> CaptionSet:
+        pairs = shapes.make_pairs(self.scenes[self.check_part(part)], part, self.seed, self.image_size,
+                                  statements=self.statements, progress=self.progress)
+        positive = pairs.labels == 1
+        return CaptionSet(pairs.images[positive], [t for t, p in zip(pairs.texts, positive) if p],
+                          np.arange(int(positive.sum()), dtype=np.int32))
+
+    def groups(self, part: str) -> shapes.GroupSet:
+        return shapes.make_groups(self.scenes[self.check_part(part)], part, self.seed, self.image_size,
+                                  self.group_size, statements=self.statements, progress=self.progress)
+
+
+class _FolderSource(DataSource):
+    """A dataset on disk at `path`; bad rows are skipped and counted (or raise with `strict`)."""
+
+    def __init__(self, path: str, strict: bool = False, progress: bool = False):
+        self.path = os.path.abspath(path)
+        self.strict = strict
+        self.progress = progress
+        self._cache: dict = {}  # what was read, by part
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind} ({self.path})"
+
+    def spec(self) -> dict:
+        return {"kind": self.kind, "path": self.path}
+
+
+def _log_report(report: DataReport) -> None:
+    if report.num_skipped:
+        logger.warning(report.summary())
+
+
+class Flickr8kSource(_FolderSource):
+    """Flickr8k: `splits/train.txt` -> train, `splits/dev.txt` -> validation, `splits/test.txt` -> test."""
+
+    kind, holds = "flickr8k", "captions"
+    FILES = {"train": "train", "validation": "dev", "test": "test"}
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return tuple(p for p, f in self.FILES.items()
+                     if os.path.isfile(os.path.join(self.path, "splits", f"{f}.txt")))
+
+    def describe(self, part: str) -> str:
+        return f"flickr8k {part}: images listed in splits/{self.FILES[part]}.txt"
+
+    def captions(self, part: str) -> CaptionSet:
+        if part not in self._cache:
+            self._cache[part] = load_flickr8k(self.path, self.FILES[self.check_part(part)], self.strict,
+                                              self.progress)
+            _log_report(self._cache[part].report)
+        return self._cache[part]
+
+
+class CocoSource(_FolderSource):
+    """COCO captions: train2017 -> train, val2017 -> validation (no test captions are public)."""
+
+    kind, holds = "coco", "captions"
+    FOLDERS = {"train": "train2017", "validation": "val2017"}
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return tuple(p for p, f in self.FOLDERS.items()
+                     if os.path.isfile(os.path.join(self.path, "annotations", f"captions_{f}.json")))
+
+    def describe(self, part: str) -> str:
+        return f"coco {part}: annotations/captions_{self.FOLDERS[part]}.json"
+
+    def captions(self, part: str) -> CaptionSet:
+        if part not in self._cache:
+            self._cache[part] = load_coco(self.path, self.FOLDERS[self.check_part(part)], self.strict,
+                                          self.progress)
+            _log_report(self._cache[part].report)
+        return self._cache[part]
+
+
+def _pairs_of(records: list[Record]) -> LabelledPairs:
+    return LabelledPairs([r.image for r in records], [r.text for r in records],
+                         np.asarray([r.label for r in records], np.int32), groups=[r.image_id for r in records])
+
+
+class NLVRSource(_FolderSource):
+    """NLVR v1: dev's directories 0-4 -> train, directory 5 -> validation, test.json -> test.
+
+    A sentence's six renderings always stay in one part (the numbered
+    directories are NLVR's intended folds).
+    """
+
+    kind, holds = "nlvr", "pairs"
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        has = lambda split: os.path.isfile(os.path.join(self.path, split, f"{split}.json"))  # noqa: E731
+        return (("train", "validation") if has("dev") else ()) + (("test",) if has("test") else ())
+
+    def describe(self, part: str) -> str:
+        return {"train": "nlvr train: dev/dev.json, directories 0-4",
+                "validation": "nlvr validation: dev/dev.json, directory 5",
+                "test": "nlvr test: test/test.json"}[part]
+
+    def _records(self, split: str) -> list[Record]:
+        if split not in self._cache:
+            self._cache[split], report = load_nlvr(self.path, split, self.strict, self.progress)
+            _log_report(report)
+        return self._cache[split]
+
+    def pairs(self, part: str) -> LabelledPairs:
+        if self.check_part(part) == "test":
+            return _pairs_of(self._records("test"))
+        train, validation = split_by_directory(self._records("dev"))
+        return _pairs_of(train if part == "train" else validation)
+
+
+class ManifestSource(_FolderSource):
+    """A CSV / JSON Lines manifest: labelled rows are pairs, unlabelled rows captions.
+
+    Parts come from `data.splits` on each row's image path (relative to the
+    manifest's folder), so all rows of one image share a part.
+    """
+
+    kind = "manifest"
+    supports_all = True
+
+    def __init__(self, path: str, strict: bool = False, progress: bool = False,
+                 allow_outside_root: bool = False):
+        super().__init__(path, strict, progress)
+        self.allow_outside_root = allow_outside_root
+        self.holds = "pairs" if manifest_has_labels(self.path) else "captions"
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return PARTS
+
+    @property
+    def name(self) -> str:
+        return f"manifest {self.path}"
+
+    def describe(self, part: str) -> str:
+        return f"{self.path}, part {part!r} (images split 80/10/10 by a hash of their path)"
+
+    def _records(self) -> tuple[list[Record], np.ndarray]:
+        """Every usable row (read once) and the part of each."""
+        if not self._cache:
+            records, report = read_manifest(self.path, self.strict, self.allow_outside_root,
+                                            require_labels=self.holds == "pairs")
+            _log_report(report)
+            if not records:
+                raise DataError(f"{self.path}: no usable rows.\n{report.summary()}")
+            self._cache["rows"] = records, parts_of([r.image_id for r in records])
+        return self._cache["rows"]
+
+    def _part_records(self, part: str) -> list[Record]:
+        records, parts = self._records()
+        keep = np.ones(len(records), bool) if self.check_part(part) == "all" else parts == part
+        return [r for r, k in zip(records, keep) if k]
+
+    def pairs(self, part: str) -> LabelledPairs:
+        if self.holds != "pairs":
+            return super().pairs(part)
+        return _pairs_of(self._part_records(part))
+
+    def captions(self, part: str) -> CaptionSet:
+        if self.holds != "captions":
+            return super().captions(part)
+        return CaptionSet.from_records(self._part_records(part))
+
+
+class TFRecordSource(_FolderSource):
+    """Sharded TFRecords from `gemini-tf data convert`: labelled pairs, streamed, split by image key."""
+
+    kind, holds = "tfrecords", "pairs"
+    supports_all = True
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return PARTS
+
+    def describe(self, part: str) -> str:
+        return f"{self.path}, part {part!r} (images split 80/10/10 by a hash of their path)"
+
+    def pairs(self, part: str) -> TFRecordPairs:
+        return TFRecordPairs(self.path, self.check_part(part))
+
+
+FOLDER_SOURCES = (
+    (ManifestSource, is_manifest), (TFRecordSource, is_tfrecord_dir), (Flickr8kSource, is_flickr8k),
+    (CocoSource, is_coco), (NLVRSource, is_nlvr),
+)
+
+
+def open_source(data: str | dict | DataSource = "shapes", *, strict: bool = False, progress: bool = False,
+                allow_outside_root: bool = False) -> DataSource:
+    """The `DataSource` for "shapes", a data path, a saved `spec()`, or a source (returned as is).
+
+    A path that holds no known layout gets an error listing the layouts there are.
+    """
+    if isinstance(data, DataSource):
+        return data
+    if isinstance(data, dict):
+        spec = {k: v for k, v in data.items() if k != "kind"}
+        if data.get("kind") == "shapes":
+            return ShapesSource(progress=progress, **spec)
+        return open_source(spec["path"], strict=strict, progress=progress, allow_outside_root=allow_outside_root)
+    if data == "shapes":
+        return ShapesSource(progress=progress)
+    if not os.path.exists(data):
         raise FileNotFoundError(
-            f"No such data path: {path} (--data takes 'shapes', a manifest, or a dataset folder)"
+            f"No such data path: {data} (--data takes 'shapes', a manifest, or a dataset folder)"
         )
-    for kind, test in (("manifest", is_manifest), ("tfrecords", is_tfrecord_dir),
-                       ("flickr8k", is_flickr8k), ("coco", is_coco), ("nlvr", is_nlvr)):
-        if test(path):
-            return kind
+    for source, test in FOLDER_SOURCES:
+        if test(data):
+            if source is ManifestSource:
+                return ManifestSource(data, strict, progress, allow_outside_root)
+            return source(data, strict, progress)
     raise DataError(
-        f"{path}: not a known data layout. Expected a manifest (.csv or .jsonl with image,text[,label]), "
+        f"{data}: not a known data layout. Expected a manifest (.csv or .jsonl with image,text[,label]), "
         "a folder of .tfrecord shards, or a Flickr8k (captions.csv + images/ + splits/), "
         "COCO (annotations/captions_*.json) or NLVR (dev/dev.json + dev/images/) folder."
     )
-
-
-def load_captions(path: str, split: str = "train", strict: bool = False, progress: bool = False,
-                  allow_outside_root: bool = False) -> CaptionSet:
-    """A Flickr8k or COCO folder, or a manifest of (image, caption) rows -> `CaptionSet`.
-
-    `split` picks Flickr8k's splits/<split>.txt or COCO's captions_<split>.json
-    ("train" means train2017 for COCO); a manifest has no splits.
-    """
-    kind = detect(path)
-    if kind == "flickr8k":
-        return load_flickr8k(path, split, strict, progress)
-    if kind == "coco":
-        return load_coco(path, {"train": "train2017", "validation": "val2017"}.get(split, split), strict, progress)
-    if kind == "manifest":
-        records, report = read_manifest(path, strict, allow_outside_root)
-        return CaptionSet.from_records(records, report)
-    raise DataError(f"{path} holds {kind} data; caption training needs Flickr8k, COCO or a manifest.")
-
-
-def labelled_splits(path: str, strict: bool = False, allow_outside_root: bool = False,
-                    progress: bool = False):
-    """(train, validation) of a labelled source: lists of `Record`s, or ("tfrecords", path, part).
-
-    NLVR trains on `dev` minus numbered directory 5 (validation); manifests and
-    TFRecords hold out 10 % by a hash of the image (TFRecords: example id).
-    """
-    kind = detect(path)
-    if kind == "nlvr":
-        records, report = load_nlvr(path, "dev", strict, progress)
-    elif kind == "manifest":
-        records, report = read_manifest(path, strict, allow_outside_root, require_labels=True)
-    elif kind == "tfrecords":
-        return ("tfrecords", path, "train"), ("tfrecords", path, "validation")
-    else:
-        raise ValueError(f"{path} holds {kind} captions; task 'classify' needs labelled data "
-                         "(NLVR, a manifest with a label column, or TFRecords).")
-    if report.num_skipped:
-        print(report.summary())
-    if kind == "nlvr":
-        return split_by_directory(records)
-    validation = [r for r in records if zlib.crc32(r.image_id.encode()) % 10 == 0]
-    return [r for r in records if zlib.crc32(r.image_id.encode()) % 10 != 0], validation
-
-
-def labelled_texts(split) -> list[str]:
-    """The texts of a split (for learning a vocabulary)."""
-    if isinstance(split, shapes.PairSet):
-        return list(split.texts)
-    if isinstance(split, tuple):
-        return [t.decode() for t in read_tfrecords(split[1]).map(lambda x: x["text"]).as_numpy_iterator()]
-    return [r.text for r in split]
-
-
-def labelled_dataset(split, preprocessor: TextPreprocessor, image_size: tuple[int, int], batch_size: int,
-                     shuffle: bool = False, seed: int = 0) -> tf.data.Dataset:
-    """((token_ids, images), labels) batches of a split: `Record`s, TFRecords from
-    `labelled_splits`, or a Shapes `PairSet` of statements."""
-    if isinstance(split, shapes.PairSet):
-        return pipeline.from_arrays(split.images, split.texts, split.labels, preprocessor, image_size,
-                                    batch_size, shuffle, seed)
-    if isinstance(split, tuple):
-        return from_tfrecords(split[1], preprocessor, image_size, batch_size, shuffle, seed, part=split[2])
-    return pipeline.from_records(split, preprocessor, image_size, batch_size, shuffle, seed)

@@ -1,14 +1,18 @@
-"""Sharded TFRecords of `tf.train.Example` (image bytes, text, label, id): data at scale.
+"""Sharded TFRecords of `tf.train.Example` (image bytes, text, label, image key, row): data at scale.
 
 `convert_manifest` streams a manifest row by row into N shards (memory stays
 bounded however long the manifest is), with the same bad-row accounting as
 every loader; the report is also written to `report.json` beside the shards.
 `read_tfrecords` streams the shards back with interleave + parallel parsing,
-and `from_tfrecords` feeds them through the single preprocessing path.
+and `TFRecordPairs` feeds one part of them (split by image key with
+`data.splits`, exactly as the manifest they came from) through the single
+preprocessing path.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import glob
 import json
 import os
@@ -19,6 +23,7 @@ from tqdm.auto import tqdm
 from gemini_tf.data.manifest import iter_manifest
 from gemini_tf.data.records import image_problem
 from gemini_tf.data.report import DataError, DataReport
+from gemini_tf.data.splits import PARTS, part_index
 from gemini_tf.preprocessing.image import preprocess_image_bytes
 from gemini_tf.preprocessing.text import TextPreprocessor
 
@@ -28,16 +33,22 @@ FEATURES = {
     "image": tf.io.FixedLenFeature([], tf.string),
     "text": tf.io.FixedLenFeature([], tf.string),
     "label": tf.io.FixedLenFeature([], tf.int64, default_value=NO_LABEL),
+    "image_key": tf.io.FixedLenFeature([], tf.string, default_value=""),
     "id": tf.io.FixedLenFeature([], tf.string),
 }
 
 
-def make_example(image: bytes, text: str, label: int | None, example_id: str) -> tf.train.Example:
+def make_example(image: bytes, text: str, label: int | None, image_key: str, row: str) -> tf.train.Example:
+    """One row: encoded image file, text, label (-1 = none), image key (the split rule's input), origin."""
+    def strings(value: bytes) -> tf.train.Feature:
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+
     feature = {
-        "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[image])),
-        "text": tf.train.Feature(bytes_list=tf.train.BytesList(value=[text.encode()])),
+        "image": strings(image),
+        "text": strings(text.encode()),
         "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[NO_LABEL if label is None else label])),
-        "id": tf.train.Feature(bytes_list=tf.train.BytesList(value=[example_id.encode()])),
+        "image_key": strings(image_key.encode()),
+        "id": strings(row.encode()),
     }
     return tf.train.Example(features=tf.train.Features(feature=feature))
 
@@ -69,7 +80,7 @@ def convert_manifest(manifest: str, out_dir: str, shards: int = 8, strict: bool 
                 report.used -= 1
                 report.skip(record.where, problem, record.image)
                 continue
-            example = make_example(data, record.text, record.label, record.where)
+            example = make_example(data, record.text, record.label, record.image_id, record.where)
             writers[count % shards].write(example.SerializeToString())
     finally:
         for writer in writers:
@@ -84,7 +95,7 @@ def is_tfrecord_dir(path: str) -> bool:
 
 
 def read_tfrecords(path: str, shuffle: bool = False, seed: int = 0) -> tf.data.Dataset:
-    """Streams parsed examples {image, text, label, id} from a folder of shards."""
+    """Streams parsed examples {image, text, label, image_key, id} from a folder of shards."""
     files = sorted(glob.glob(os.path.join(path, "*.tfrecord")))
     if not files:
         raise DataError(f"No .tfrecord files in {path}; write them with `gemini-tf data convert`.")
@@ -96,31 +107,59 @@ def read_tfrecords(path: str, shuffle: bool = False, seed: int = 0) -> tf.data.D
     return dataset.map(lambda x: tf.io.parse_single_example(x, FEATURES), num_parallel_calls=AUTOTUNE)
 
 
-def in_part(example: dict, part: str | None, validation_percent: int = 10) -> tf.Tensor:
-    """Deterministic train/validation split by a hash of the example id."""
-    bucket = tf.strings.to_hash_bucket_fast(example["id"], 100)
-    is_validation = bucket < validation_percent
-    return {"train": tf.logical_not(is_validation), "validation": is_validation}.get(part, tf.constant(True))
+def part_of_example(example: dict) -> tf.Tensor:
+    """`data.splits.part_index` of the example's image key (shards without keys: of the image bytes)."""
+    key = example["image_key"]
+    return part_index(tf.where(tf.strings.length(key) > 0, key, example["image"]))
 
 
-def from_tfrecords(path: str, preprocessor: TextPreprocessor, image_size: tuple[int, int],
-                   batch_size: int = 64, shuffle: bool = False, seed: int = 0,
-                   shuffle_buffer: int = 10_000, part: str | None = None) -> tf.data.Dataset:
-    """Shards -> ((token_ids, images), labels) batches, decoded in parallel, never all in memory.
+@dataclasses.dataclass
+class TFRecordPairs:
+    """One part ("train", "validation", "test" or "all") of a folder of shards, streamed."""
 
-    `part` = "train" or "validation" keeps 90 % / 10 % of examples by id hash.
-    Examples converted without a label fail with an error saying so.
-    """
-    dataset = read_tfrecords(path, shuffle, seed).filter(lambda x: in_part(x, part))
-    if shuffle:
-        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    def preprocess(x):
-        label = tf.debugging.assert_non_negative(
-            x["label"], message=f"{path}: an example has no label (its manifest row had none)")
-        with tf.control_dependencies([label]):
-            return (x["text"], preprocess_image_bytes(x["image"], image_size)), tf.identity(x["label"])
+    path: str
+    part: str = "all"
 
-    dataset = dataset.map(preprocess, num_parallel_calls=AUTOTUNE)
-    return dataset.batch(batch_size).map(
-        lambda inputs, label: ((preprocessor(inputs[0]), inputs[1]), label), num_parallel_calls=AUTOTUNE
-    ).prefetch(AUTOTUNE)
+    def examples(self, shuffle: bool = False, seed: int = 0) -> tf.data.Dataset:
+        dataset = read_tfrecords(self.path, shuffle, seed)
+        if self.part == "all":
+            return dataset
+        index = PARTS.index(self.part)
+        return dataset.filter(lambda x: tf.equal(part_of_example(x), index))
+
+    @functools.cached_property
+    def texts(self) -> list[str]:
+        """Every text of the part (one streaming pass), for the vocabulary and counts."""
+        texts = self.examples().map(lambda x: x["text"], num_parallel_calls=AUTOTUNE)
+        return [t.decode() for t in texts.as_numpy_iterator()]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def first(self, count: int | None) -> "TFRecordPairs":
+        if count is not None:
+            raise ValueError("Streamed TFRecord shards cannot be cut to their first examples; "
+                             "convert a smaller manifest instead.")
+        return self
+
+    def dataset(self, preprocessor: TextPreprocessor, image_size: tuple[int, int], batch_size: int = 64,
+                shuffle: bool = False, seed: int = 0, shuffle_buffer: int = 10_000) -> tf.data.Dataset:
+        """((token_ids, images), labels) batches, decoded in parallel, never all in memory.
+
+        Examples converted without a label fail with an error saying so.
+        """
+        dataset = self.examples(shuffle, seed)
+        if shuffle:
+            dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        path = self.path
+
+        def preprocess(x):
+            label = tf.debugging.assert_non_negative(
+                x["label"], message=f"{path}: an example has no label (its manifest row had none)")
+            with tf.control_dependencies([label]):
+                return (x["text"], preprocess_image_bytes(x["image"], image_size)), tf.identity(x["label"])
+
+        dataset = dataset.map(preprocess, num_parallel_calls=AUTOTUNE)
+        return dataset.batch(batch_size).map(
+            lambda inputs, label: ((preprocessor(inputs[0]), inputs[1]), label), num_parallel_calls=AUTOTUNE
+        ).prefetch(AUTOTUNE)

@@ -3,8 +3,8 @@
 Signatures (all batched):
 
 * `serving_default`: `image_bytes` (raw JPEG/PNG/GIF/BMP file bytes) and `text`
-  (raw strings) -> `probability` (P(match) for ITM, P(true) for a binary
-  classifier, class probabilities for more classes) and `label` (int32); the
+  (raw strings) -> `probability` (P(match) for ITM, P(true) for a
+  classifier) and `label` (int32); the
   task and label names are in `assets.extra/gemini_tf.json`. Decoding, resizing and
   tokenization run inside the graph through `gemini_tf.preprocessing`, the same
   functions training uses.
@@ -33,6 +33,7 @@ import tensorflow as tf
 from gemini_tf.bundle import GeminiBundle
 from gemini_tf.preprocessing.image import preprocess_image_bytes
 from gemini_tf.preprocessing.text import save_vocabulary
+from gemini_tf.version import __version__
 
 ASSETS_EXTRA = "assets.extra"
 
@@ -43,12 +44,8 @@ def serving_functions(bundle: GeminiBundle) -> dict:
     height, width = config.image_size
 
     def outputs(probabilities):
-        probability = probabilities[:, 0] if probabilities.shape[-1] == 1 else probabilities
-        if probabilities.shape[-1] == 1:
-            label = tf.cast(probability >= 0.5, tf.int32)
-        else:
-            label = tf.argmax(probability, axis=-1, output_type=tf.int32)
-        return {"probability": probability, "label": label}
+        probability = probabilities[:, 0]
+        return {"probability": probability, "label": tf.cast(probability >= 0.5, tf.int32)}
 
     def predict_tensors(image, token_ids):
         return outputs(model([token_ids, image], training=False))
@@ -116,8 +113,6 @@ def export_saved_model(
         extra = os.path.join(temporary, ASSETS_EXTRA)
         os.makedirs(extra, exist_ok=True)
         save_vocabulary(bundle.preprocessor.vocabulary, os.path.join(extra, "vocab.txt"))
-        from gemini_tf import __version__
-
         with open(os.path.join(extra, "gemini_tf.json"), "w") as f:
             json.dump({
                 "gemini_tf_version": __version__,

@@ -22,10 +22,17 @@ from collections.abc import Iterator
 import numpy as np
 import tensorflow as tf
 
+from gemini_tf.data.labelled import LabelledPairs
+from gemini_tf.data.sources import ShapesSource, open_source
 from gemini_tf.preprocessing.image import load_images
 from gemini_tf.preprocessing.text import TextPreprocessor, load_vocabulary
 
 QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
+# Measured by benchmarks/deploy.py (README, "Deploy on devices"); shown whenever int8 is asked for.
+INT8_WARNING = (
+    "int8: on this model family full-integer TFLite loses accuracy and runs slower than float on CPU "
+    "(README: Deploy on devices); the dynamic-range variant keeps float accuracy at the same size."
+)
 FLAVOURS = {"tensors": "predict_tensors", "text": "predict_text"}
 
 
@@ -143,15 +150,33 @@ def export_tflite(
     return paths
 
 
-def representative_shapes_data(bundle, count: int = 200, seed: int = 0) -> list[dict]:
-    """Calibration samples (batch 1) from the Shapes *training* split, preprocessed as in training."""
-    from gemini_tf.data import shapes
-    from gemini_tf.preprocessing.image import preprocess_images
+def representative_data(bundle, data: str | dict | None = None, count: int = 200, seed: int = 0) -> list[dict]:
+    """int8 calibration samples (batch 1), preprocessed exactly as in training.
 
-    config = bundle.config
-    pairs = shapes.make_pairs(count // 2, "train", seed, config.image_size[0],
-                              config.image_size[0] // config.patch_size,
-                              statements=config.task == "classify")
-    images = preprocess_images(pairs.images, config.image_size)
-    token_ids = bundle.preprocessor(pairs.texts).numpy()
-    return [{"image": images[i:i + 1], "token_ids": token_ids[i:i + 1]} for i in range(len(pairs))]
+    Drawn from `data` (a data path) when given, else from the training part of
+    the data the bundle was trained on (recorded in the bundle), at the model's
+    own image size, so a Flickr8k or NLVR model is calibrated on photos or NLVR
+    scenes, not on Shapes.
+    """
+    spec = data or bundle.data
+    if not spec:
+        raise ValueError("This bundle does not record its training data; pass the calibration data "
+                         "(--calibration-data PATH).")
+    if isinstance(spec, dict) and spec.get("kind") == "shapes":
+        spec = {**spec, "scenes": {"train": count}}
+    source = open_source(spec)
+    part = "train" if "train" in source.parts else source.parts[0]
+    if source.holds == "pairs" or isinstance(source, ShapesSource):
+        view = source.pairs(part)
+        if isinstance(view, LabelledPairs):
+            rows = np.random.default_rng(seed).permutation(len(view))[:count]
+            view = view.select(np.sort(rows))
+    else:
+        view = source.captions(part)
+        view = view.select_images(np.arange(min(count, view.num_images)))
+    dataset = view.dataset(bundle.preprocessor, bundle.config.image_size, 1)
+    samples = []
+    for element in dataset.take(count):
+        token_ids, images = element[0][0], element[0][1]
+        samples.append({"token_ids": token_ids.numpy(), "image": images.numpy()})
+    return samples

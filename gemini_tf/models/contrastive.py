@@ -15,46 +15,10 @@ image, so they are never used as negatives.
 
 from __future__ import annotations
 
-import math
-
 import keras
 from keras import ops
 
-LOSSES = ("infonce", "sigmoid")
-# CLIP starts at temperature 0.07; SigLIP from scratch at scale 10, bias -10 (big_vision).
-INITIAL_SCALE_AND_BIAS = {"infonce": (1 / 0.07, 0.0), "sigmoid": (10.0, -10.0)}
-MAX_SCALE = 100.0
 _NEG_INF = -1e9
-
-
-def add_scale_and_bias(layer: keras.layers.Layer, loss: str):
-    """Adds the learnable `log_scale` and `bias` weights of `loss` to `layer`.
-
-    The bias trains only for the sigmoid loss (InfoNCE is shift-invariant).
-    """
-    if loss not in LOSSES:
-        raise ValueError(f"Unknown contrastive loss {loss!r}; choose one of {list(LOSSES)}.")
-    initial_scale, initial_bias = INITIAL_SCALE_AND_BIAS[loss]
-    log_scale = layer.add_weight(
-        shape=(), initializer=keras.initializers.Constant(math.log(initial_scale)), name="log_scale"
-    )
-    bias = layer.add_weight(
-        shape=(), initializer=keras.initializers.Constant(initial_bias), name="bias",
-        trainable=loss == "sigmoid",
-    )
-    return log_scale, bias
-
-
-def scale_of(log_scale):
-    """exp(log_scale), capped at MAX_SCALE as in CLIP."""
-    return ops.exp(ops.minimum(log_scale, math.log(MAX_SCALE)))
-
-
-def contrastive_loss(loss: str, similarity, image_ids, scale, bias):
-    """`infonce_loss` or `sigmoid_loss` by name."""
-    if loss == "infonce":
-        return infonce_loss(similarity, image_ids, scale)
-    return sigmoid_loss(similarity, image_ids, scale, bias)
 
 
 def same_image_mask(image_ids):

@@ -11,6 +11,9 @@ from __future__ import annotations
 import keras
 import keras_hub
 
+from gemini_tf.config import GeminiConfig
+from gemini_tf.models.grounded_fusion import GroundedFusion
+
 
 @keras.saving.register_keras_serializable(package="gemini_tf")
 class ConcatFusion(keras.layers.Layer):
@@ -118,13 +121,12 @@ class CrossAttentionFusion(keras.layers.Layer):
         }
 
 
-def fusion_layer(name: str, hidden_dim: int, num_layers: int, num_heads: int,
-                 intermediate_dim: int, dropout: float = 0.0) -> keras.layers.Layer:
-    """Builds the fusion named `name` ("concat" or "cross_attention")."""
-    if name == "concat":
-        return ConcatFusion(hidden_dim, dropout, name="fusion")
-    if name == "cross_attention":
-        return CrossAttentionFusion(
-            hidden_dim, num_layers, num_heads, intermediate_dim, dropout, name="fusion"
-        )
-    raise ValueError(f"Unknown fusion {name!r}; choose 'concat' or 'cross_attention'.")
+def fusion_layer(config: GeminiConfig) -> keras.layers.Layer:
+    """The fusion `config.fusion` names ("concat", "cross_attention" or "grounded"), sized by `config`."""
+    if config.fusion == "concat":
+        return ConcatFusion(config.hidden_dim, config.dropout, name="fusion")
+    if config.fusion == "cross_attention":
+        return CrossAttentionFusion(config.hidden_dim, config.fusion_layers, config.num_heads,
+                                    config.intermediate_dim, config.dropout, name="fusion")
+    return GroundedFusion(config.hidden_dim, config.num_heads, config.intermediate_dim, config.grid_size,
+                          config.dropout, name="fusion")

@@ -4,22 +4,38 @@ Built like keras-hub's `CLIPBackbone`: the sub-encoders and the fusion are passe
 in, the functional graph is wired in `__init__`, and `get_config` serializes the
 parts. Inputs are `[token_ids, images]` so the plain Keras workflow
 `model.fit([token_ids, images], labels)` works as written.
+
+The pooled text and image states are also projected to a shared embedding
+space (`embed_texts`, `embed_images`: retrieval), and their similarity, scaled
+by the `ContrastiveHead`, is a second input of the task head beside the fused
+vector — so the embeddings are part of every forward pass and train under any
+loss. `match_logits` scores encoder outputs for the trainers and re-ranking.
 """
 
 from __future__ import annotations
 
 import keras
+from keras import ops
 
 from gemini_tf.config import GeminiConfig
+from gemini_tf.models.contrastive_head import ContrastiveHead
 from gemini_tf.models.fusion import fusion_layer
-from gemini_tf.models.heads import task_head
+from gemini_tf.models.heads import MatchHead
 from gemini_tf.models.image_encoder import ImageEncoder
 from gemini_tf.models.text_encoder import TextEncoder
 
 
 @keras.saving.register_keras_serializable(package="gemini_tf")
 class GeminiModel(keras.Model):
-    """Image-text model: P(match) or P(class) for each (text, image) pair.
+    """Image-text model: P(match) or P(true) for each (text, image) pair.
+
+    Args:
+        text_encoder: a `TextEncoder`.
+        image_encoder: an `ImageEncoder`.
+        fusion: a fusion layer (`fusion_layer`).
+        head: the task head (`MatchHead` named "itm" or "classify").
+        embedding_dim: width of the retrieval embeddings.
+        contrastive_loss: "infonce" or "sigmoid", the `ContrastiveHead`'s loss.
 
     Example:
     ```python
@@ -29,46 +45,73 @@ class GeminiModel(keras.Model):
     ```
     """
 
-    def __init__(self, text_encoder, image_encoder, fusion, head, **kwargs):
+    def __init__(self, text_encoder, image_encoder, fusion, head, embedding_dim: int = 64,
+                 contrastive_loss: str = "infonce", **kwargs):
         # === Layers ===
         self.text_encoder = text_encoder
         self.image_encoder = image_encoder
         self.fusion = fusion
         self.head = head
+        self.text_projection = keras.layers.Dense(embedding_dim, name="text_projection")
+        self.image_projection = keras.layers.Dense(embedding_dim, name="image_projection")
+        self.contrastive_head = ContrastiveHead(contrastive_loss, name="contrastive_head")
 
         # === Functional Model ===
         token_ids = keras.Input(shape=(text_encoder.sequence_length,), dtype="int32", name="token_ids")
         images = keras.Input(shape=(*image_encoder.image_size, 3), name="images")
         text = text_encoder(token_ids)
         image = image_encoder(images)
-        fused = fusion(
-            text["sequence"],
-            keras.ops.not_equal(token_ids, 0),
-            image["sequence"],
-            text["pooled"],
-            image["pooled"],
-        )
-        super().__init__(inputs=[token_ids, images], outputs=head(fused), **kwargs)
+        fused = fusion(text["sequence"], ops.not_equal(token_ids, 0), image["sequence"],
+                       text["pooled"], image["pooled"])
+        similarity = ops.sum(self.project_text(text["pooled"]) * self.project_image(image["pooled"]),
+                             axis=-1, keepdims=True)
+        outputs = head(fused, self.contrastive_head(similarity))
+        super().__init__(inputs=[token_ids, images], outputs=outputs, **kwargs)
+
+        # === Config ===
+        self.embedding_dim = embedding_dim
+        self.contrastive_loss = contrastive_loss
 
     @property
     def task(self) -> str:
         return self.head.name
 
-    def text_embeddings(self, token_ids):
-        """Pooled text vectors [batch, hidden_dim] from the text encoder alone."""
-        return self.text_encoder(token_ids)["pooled"]
+    def match_logits(self, text: dict, token_ids, image: dict, training=None):
+        """ITM logits [batch] of encoder outputs (the dicts `text_encoder` / `image_encoder` return)."""
+        fused = self.fusion(text["sequence"], ops.not_equal(token_ids, 0), image["sequence"],
+                            text["pooled"], image["pooled"], training=training)
+        similarity = ops.sum(self.project_text(text["pooled"]) * self.project_image(image["pooled"]),
+                             axis=-1, keepdims=True)
+        return self.head.logits(fused, self.contrastive_head(similarity))
 
-    def image_embeddings(self, images):
-        """Pooled image vectors [batch, hidden_dim] from the image encoder alone."""
-        return self.image_encoder(images)["pooled"]
+    def project_text(self, pooled):
+        """Pooled text states -> L2-normalised embeddings [batch, embedding_dim]."""
+        return ops.normalize(self.text_projection(pooled), axis=-1)
 
-    def cross_attention_maps(self, token_ids, images):
-        """First cross-attention block's weights [batch, heads, text_len, grid_h * grid_w]."""
+    def project_image(self, pooled):
+        """Pooled image states -> L2-normalised embeddings [batch, embedding_dim]."""
+        return ops.normalize(self.image_projection(pooled), axis=-1)
+
+    def embed_texts(self, token_ids, training=None):
+        """Retrieval embeddings of texts (the text encoder alone)."""
+        return self.project_text(self.text_encoder(token_ids, training=training)["pooled"])
+
+    def embed_images(self, images, training=None):
+        """Retrieval embeddings of images (the image encoder alone)."""
+        return self.project_image(self.image_encoder(images, training=training)["pooled"])
+
+    @property
+    def scale(self):
+        """The contrastive head's logit scale (retrieval adds scale x cosine to ITM logits)."""
+        return self.contrastive_head.scale
+
+    def attention_maps(self, token_ids, images):
+        """Where each token looks: [batch, heads, text_len, grid_h * grid_w] from the fusion."""
         if not hasattr(self.fusion, "attention_maps"):
-            raise ValueError(f"Fusion {self.fusion.__class__.__name__} has no cross-attention.")
+            raise ValueError(f"Fusion {self.fusion.__class__.__name__} has no attention over the image.")
         return self.fusion.attention_maps(
             self.text_encoder(token_ids)["sequence"],
-            keras.ops.not_equal(token_ids, 0),
+            ops.not_equal(token_ids, 0),
             self.image_encoder(images)["sequence"],
         )
 
@@ -80,6 +123,8 @@ class GeminiModel(keras.Model):
             "image_encoder": keras.layers.serialize(self.image_encoder),
             "fusion": keras.layers.serialize(self.fusion),
             "head": keras.layers.serialize(self.head),
+            "embedding_dim": self.embedding_dim,
+            "contrastive_loss": self.contrastive_loss,
         }
 
     @classmethod
@@ -113,11 +158,9 @@ def gemini_model(
         config.image_size, config.stem_channels, config.hidden_dim, config.image_layers,
         config.num_heads, config.intermediate_dim, config.dropout, name="image_encoder",
     )
-    fusion = fusion_layer(
-        config.fusion, config.hidden_dim, config.fusion_layers, config.num_heads,
-        config.intermediate_dim, config.dropout,
-    )
+    fusion = fusion_layer(config)
     return GeminiModel(
-        text_encoder, image_encoder, fusion, task_head(config.task, config.num_classes),
+        text_encoder, image_encoder, fusion, MatchHead(name=config.task),
+        embedding_dim=config.embedding_dim, contrastive_loss=config.contrastive_loss,
         name=f"gemini_{config.fusion}",
     )

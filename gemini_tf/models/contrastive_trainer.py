@@ -1,13 +1,13 @@
-"""`ContrastiveMatcher`: ALBEF-style joint pre-training, L = L_itc + L_itm, in plain `fit`.
+"""`ContrastiveTrainer`: ALBEF-style joint training, L = L_itc + L_itm, in plain `fit`.
 
 The dataset yields `(token_ids, images, image_ids)` and no labels. Each step:
 
-1. Align (ITC): project the pooled text and image states of `gemini`'s encoders
-   to L2-normalised embeddings and apply `infonce` or `sigmoid` loss.
+1. Align (ITC): the model's projections embed the pooled text and image states,
+   and its `ContrastiveHead` applies the InfoNCE or sigmoid loss.
 2. Mine: for every image, a negative caption from the batch drawn with
    probability softmax(similarity), its own captions excluded; for every caption
    a negative image likewise (`sample_hard_negatives`).
-3. Match (ITM): `gemini`'s fusion + head score the B positives and 2B mined
+3. Match (ITM): the model's fusion + head score the B positives and 2B mined
    negatives (1 : 2). The loss is class-balanced binary cross-entropy (so
    sigmoid > 0.5 is a balanced decision) plus a pairwise ranking term
    softplus(negative - positive) for each positive and its two negatives.
@@ -17,9 +17,6 @@ The dataset yields `(token_ids, images, image_ids)` and no labels. Each step:
 Negatives and contrastive targets come from the replica's own batch: under
 `MirroredStrategy` with global batch G on R replicas, each replica contrasts
 and mines among its G / R rows (no cross-replica gather).
-
-The projections make `embed_texts` / `embed_images` usable for retrieval; the
-shared `gemini` model is what scores pairs and is exported for serving.
 """
 
 from __future__ import annotations
@@ -27,82 +24,50 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from gemini_tf.models.contrastive import (
-    add_scale_and_bias, contrastive_loss, sample_hard_negatives, scale_of,
-)
+from gemini_tf.models.contrastive import sample_hard_negatives
 from gemini_tf.models.gemini import GeminiModel
 
 
 @keras.saving.register_keras_serializable(package="gemini_tf")
-class ContrastiveMatcher(keras.Model):
+class ContrastiveTrainer(keras.Model):
     """Inputs: (token_ids [B, L], images [B, H, W, 3], image_ids [B]); trains with no labels.
+
+    Args:
+        gemini: the `GeminiModel` to train (its encoders, projections,
+            contrastive head, fusion and ITM head).
+        itm_weight: weight of the ITM loss.
+        seed: seed of the negative sampler.
 
     Example:
     ```python
-    matcher = ContrastiveMatcher(gemini_tf.gemini_model("small", vocabulary_size=2000))
-    matcher.compile(optimizer="adamw")
-    matcher.fit(dataset, epochs=5)   # dataset of (token_ids, images, image_ids)
+    trainer = ContrastiveTrainer(gemini_tf.gemini_model("small", vocabulary_size=2000))
+    trainer.compile(optimizer="adamw")
+    trainer.fit(dataset, epochs=5)   # dataset of (token_ids, images, image_ids)
     ```
     """
 
-    def __init__(
-        self,
-        gemini: GeminiModel,
-        embedding_dim: int = 128,
-        loss: str = "infonce",
-        itm_weight: float = 1.0,
-        seed: int | None = None,
-        **kwargs,
-    ):
+    def __init__(self, gemini: GeminiModel, itm_weight: float = 1.0, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
-        self.log_scale, self.bias = add_scale_and_bias(self, loss)
         self.gemini = gemini
-        self.embedding_dim = embedding_dim
-        self.loss_name = loss
         self.itm_weight = itm_weight
         self.seed = seed
-        self.text_projection = keras.layers.Dense(embedding_dim, name="text_projection")
-        self.image_projection = keras.layers.Dense(embedding_dim, name="image_projection")
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.itc_loss_tracker = keras.metrics.Mean(name="itc_loss")
         self.itm_loss_tracker = keras.metrics.Mean(name="itm_loss")
         # Balanced (mean of accuracy on positives and on negatives): at 1 : 2,
         # answering "no" always would score 67 % plain accuracy but 50 % here.
         self.itm_accuracy_tracker = keras.metrics.Mean(name="itm_accuracy")
-
-    @property
-    def scale(self):
-        return scale_of(self.log_scale)
-
-    def embed_texts(self, token_ids, training=None):
-        """L2-normalised text embeddings [batch, embedding_dim]."""
-        pooled = self.gemini.text_encoder(token_ids, training=training)["pooled"]
-        return ops.normalize(self.text_projection(pooled), axis=-1)
-
-    def embed_images(self, images, training=None):
-        """L2-normalised image embeddings [batch, embedding_dim]."""
-        pooled = self.gemini.image_encoder(images, training=training)["pooled"]
-        return ops.normalize(self.image_projection(pooled), axis=-1)
-
-    def match_logits(self, text, token_ids, image, training=None):
-        """ITM logits [batch] of encoder outputs `text` and `image` (dicts from the encoders)."""
-        fused = self.gemini.fusion(
-            text["sequence"], ops.not_equal(token_ids, 0), image["sequence"],
-            text["pooled"], image["pooled"], training=training,
-        )
-        head = self.gemini.head
-        return ops.reshape(ops.matmul(fused, head.kernel) + head.bias, (-1,))
+        self.built = True  # every weight is `gemini`'s, and `gemini` is built
 
     def call(self, inputs, training=None):
         token_ids, images, image_ids = inputs
         image_ids = ops.reshape(image_ids, (-1,))
         text = self.gemini.text_encoder(token_ids, training=training)
         image = self.gemini.image_encoder(images, training=training)
-        text_embedding = ops.normalize(self.text_projection(text["pooled"]), axis=-1)
-        image_embedding = ops.normalize(self.image_projection(image["pooled"]), axis=-1)
-        similarity = ops.matmul(image_embedding, ops.transpose(text_embedding))
+        similarity = ops.matmul(self.gemini.project_image(image["pooled"]),
+                                ops.transpose(self.gemini.project_text(text["pooled"])))
 
-        logits = self.scale * similarity
+        logits = self.gemini.contrastive_head(similarity)
         negative_text = sample_hard_negatives(logits, image_ids, self.seed_generator)
         negative_image = sample_hard_negatives(ops.transpose(logits), image_ids, self.seed_generator)
         take = lambda tree, index: {k: ops.take(v, index, axis=0) for k, v in tree.items()}  # noqa: E731
@@ -111,7 +76,7 @@ class ContrastiveMatcher(keras.Model):
         itm_text = both(both(text, take(text, negative_text)), text)
         itm_token_ids = ops.concatenate([token_ids, ops.take(token_ids, negative_text, axis=0), token_ids], 0)
         itm_image = both(both(image, image), take(image, negative_image))
-        itm_logits = self.match_logits(itm_text, itm_token_ids, itm_image, training=training)
+        itm_logits = self.gemini.match_logits(itm_text, itm_token_ids, itm_image, training=training)
         itm_labels = ops.cast(ops.concatenate([
             ops.ones_like(image_ids, dtype="bool"),
             ops.equal(image_ids, ops.take(image_ids, negative_text)),
@@ -120,11 +85,8 @@ class ContrastiveMatcher(keras.Model):
         return {"similarity": similarity, "image_ids": image_ids,
                 "itm_logits": itm_logits, "itm_labels": itm_labels}
 
-    def contrastive_loss(self, similarity, image_ids):
-        return contrastive_loss(self.loss_name, similarity, image_ids, self.scale, self.bias)
-
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        itc = self.contrastive_loss(y_pred["similarity"], y_pred["image_ids"])
+        itc = self.gemini.contrastive_head.contrastive_loss(y_pred["similarity"], y_pred["image_ids"])
         labels, logits = y_pred["itm_labels"], y_pred["itm_logits"]
         itm = itm_loss(labels, logits)
         self.itc_loss_tracker.update_state(itc)
@@ -143,8 +105,6 @@ class ContrastiveMatcher(keras.Model):
         return {
             **super().get_config(),
             "gemini": keras.layers.serialize(self.gemini),
-            "embedding_dim": self.embedding_dim,
-            "loss": self.loss_name,
             "itm_weight": self.itm_weight,
             "seed": self.seed,
         }

@@ -1,0 +1,133 @@
+"""The reusable fit loop: strategy scope, AdamW + warmup/cosine, callbacks, resume.
+
+Every recipe ends here. `fit` adds the callbacks every run wants: best-checkpoint
+saving, early stopping, TensorBoard logs and BackupAndRestore (an interrupted
+run resumes at the epoch where it stopped; a backup of a *different* model is
+refused rather than silently continued).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import keras
+import tensorflow as tf
+
+STRATEGIES = ("default", "mirrored")
+
+
+@dataclasses.dataclass
+class FitSettings:
+    """How long and how fast to train: the knobs every recipe shares.
+
+    Args:
+        epochs: passes over the training data.
+        batch_size: examples (images) per step.
+        learning_rate: peak AdamW learning rate (linear warmup, cosine decay).
+        weight_decay: AdamW weight decay.
+        patience: early-stopping patience in epochs (on validation loss).
+        strategy: "default" (one device) or "mirrored" (all local devices).
+        seed: seed of weights, shuffling and sampling.
+        verbose: Keras verbosity (0 silent, 2 one line per epoch, "auto").
+    """
+
+    epochs: int = 5
+    batch_size: int = 32
+    learning_rate: float = 5e-4
+    weight_decay: float = 0.01
+    patience: int = 3
+    strategy: str = "default"
+    seed: int = 0
+    verbose: int | str = "auto"
+
+    def __post_init__(self):
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"Unknown strategy {self.strategy!r}; choose one of {list(STRATEGIES)}.")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError(f"epochs and batch_size must be at least 1, got {self.epochs}, {self.batch_size}.")
+
+    def steps(self, num_examples: int, drop_remainder: bool = False) -> int:
+        """Optimizer steps of the whole run: the one way steps are counted."""
+        per_epoch = num_examples // self.batch_size if drop_remainder else -(-num_examples // self.batch_size)
+        return self.epochs * max(1, per_epoch)
+
+
+def get_strategy(name: str = "default") -> tf.distribute.Strategy:
+    """"default": the current (single-device) strategy; "mirrored": all local devices."""
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    raise ValueError(f"Unknown strategy {name!r}; choose one of {list(STRATEGIES)}.")
+
+
+def learning_rate_schedule(
+    peak: float, total_steps: int, warmup_fraction: float = 0.05
+) -> keras.optimizers.schedules.LearningRateSchedule:
+    """Linear warmup to `peak`, then cosine decay to 2% of it."""
+    warmup = max(1, int(total_steps * warmup_fraction))
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0,
+        decay_steps=max(1, total_steps - warmup),
+        warmup_target=peak,
+        warmup_steps=warmup,
+        alpha=0.02,
+    )
+
+
+def adamw(learning_rate: float, total_steps: int, weight_decay: float = 0.01) -> keras.optimizers.Optimizer:
+    """AdamW with warmup + cosine decay and gradient clipping: every recipe's optimizer."""
+    return keras.optimizers.AdamW(
+        learning_rate_schedule(learning_rate, total_steps), weight_decay=weight_decay, clipnorm=1.0
+    )
+
+
+def fit(
+    trainer: keras.Model,
+    train_data: tf.data.Dataset,
+    validation_data: tf.data.Dataset | None,
+    settings: FitSettings,
+    run_dir: str,
+    callbacks: list[keras.callbacks.Callback] | None = None,
+) -> keras.callbacks.History:
+    """`trainer.fit` with checkpoint, early stopping, TensorBoard and BackupAndRestore in `run_dir`.
+
+    The best weights (by validation loss, else training loss) are restored at the end.
+    """
+    _check_resume(run_dir, trainer)
+    monitor = "val_loss" if validation_data is not None else "loss"
+    callbacks = [
+        keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup")),
+        keras.callbacks.ModelCheckpoint(
+            os.path.join(run_dir, "best.weights.h5"), monitor=monitor, save_best_only=True, save_weights_only=True,
+        ),
+        keras.callbacks.EarlyStopping(monitor=monitor, patience=settings.patience, restore_best_weights=True),
+        keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), write_graph=False),
+        *(callbacks or []),
+    ]
+    return trainer.fit(
+        train_data, validation_data=validation_data, epochs=settings.epochs,
+        callbacks=callbacks, verbose=settings.verbose, shuffle=False,  # datasets shuffle themselves
+    )
+
+
+def _check_resume(run_dir: str, trainer: keras.Model) -> None:
+    os.makedirs(run_dir, exist_ok=True)
+    signature_file = os.path.join(run_dir, "model_config.json")
+    signature = json.dumps(trainer.get_config(), sort_keys=True, default=str)
+    if os.path.isdir(os.path.join(run_dir, "backup")) and os.path.isfile(signature_file):
+        with open(signature_file) as f:
+            if f.read() != signature:
+                raise ValueError(
+                    f"{run_dir} holds an interrupted run of a different model; resume it with the "
+                    "same settings, or choose another output folder (or delete that one)."
+                )
+    with open(signature_file, "w") as f:
+        f.write(signature)
+
+
+def history_dict(history: keras.callbacks.History) -> dict[str, list[float]]:
+    """The epochs' metrics as plain floats (for the bundle's JSON)."""
+    return {k: [float(x) for x in v] for k, v in history.history.items()}

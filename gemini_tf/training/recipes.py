@@ -1,0 +1,129 @@
+"""Recipes: what a `GeminiModel` learns from, and the trainer that teaches it.
+
+A recipe names the view of the data it reads (`DataSource.groups`, `.captions`
+or `.pairs`), turns that view into tf.data, and wraps the model in the trainer
+whose loss it needs. `train` picks one by the `matching` name:
+
+* "listwise": each image against its true caption and one-difference rivals
+  (`ListwiseTrainer`; Shapes only). What teaches fine-grained matching.
+* "contrastive": in-batch alignment (ITC) + matching on mined hard negatives
+  (`ContrastiveTrainer`). Gives retrieval embeddings; the default for photos.
+* "binary": binary cross-entropy on labelled pairs, the plain Keras workflow.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from gemini_tf.data.sources import DataSource, ShapesSource
+from gemini_tf.models.contrastive_trainer import ContrastiveTrainer
+from gemini_tf.models.listwise_trainer import ListwiseTrainer
+from gemini_tf.preprocessing.text import TextPreprocessor
+from gemini_tf.training.loop import FitSettings, adamw
+
+
+class Recipe:
+    """Base: subclasses set `name` and implement `view` and `trainer`."""
+
+    name = ""
+    drop_remainder = False  # whether the training dataset drops the last partial batch
+
+    def view(self, source: DataSource, part: str):
+        raise NotImplementedError
+
+    def texts(self, view) -> list[str]:
+        """The view's texts, for learning the vocabulary."""
+        return list(view.texts)
+
+    def dataset(self, view, preprocessor: TextPreprocessor, image_size: tuple[int, int],
+                settings: FitSettings, training: bool):
+        return view.dataset(preprocessor, image_size, settings.batch_size, shuffle=training, seed=settings.seed)
+
+    def trainer(self, model: keras.Model, settings: FitSettings, total_steps: int) -> keras.Model:
+        raise NotImplementedError
+
+
+class ListwiseRecipe(Recipe):
+    """Groups of one true caption and one-difference rivals, softmax + balanced BCE + ITC."""
+
+    name = "listwise"
+
+    def __init__(self, itc_weight: float = 1.0):
+        self.itc_weight = itc_weight
+
+    def view(self, source: DataSource, part: str):
+        return source.groups(part)
+
+    def texts(self, view) -> list[str]:
+        return [text for group in view.texts for text in group]
+
+    def trainer(self, model, settings, total_steps):
+        trainer = ListwiseTrainer(model, itc_weight=self.itc_weight)
+        trainer.compile(optimizer=adamw(settings.learning_rate, total_steps, settings.weight_decay))
+        return trainer
+
+
+class ContrastiveRecipe(Recipe):
+    """Captions: ITC on in-batch negatives + ITM on mined hard negatives; photos are augmented."""
+
+    name = "contrastive"
+    drop_remainder = True
+
+    def __init__(self, itm_weight: float = 1.0, augment: bool = True):
+        self.itm_weight = itm_weight
+        self.augment = augment
+
+    def view(self, source: DataSource, part: str):
+        return source.captions(part)
+
+    def dataset(self, view, preprocessor, image_size, settings, training):
+        return view.dataset(preprocessor, image_size, settings.batch_size, shuffle=training,
+                            augment=training and self.augment, seed=settings.seed)
+
+    def trainer(self, model, settings, total_steps):
+        trainer = ContrastiveTrainer(model, itm_weight=self.itm_weight, seed=settings.seed)
+        trainer.compile(optimizer=adamw(settings.learning_rate, total_steps, settings.weight_decay))
+        return trainer
+
+
+class BinaryRecipe(Recipe):
+    """Labelled pairs with binary cross-entropy: `model.compile(loss="binary_crossentropy")`."""
+
+    name = "binary"
+
+    def view(self, source: DataSource, part: str):
+        return source.pairs(part)
+
+    def trainer(self, model, settings, total_steps):
+        model.compile(
+            optimizer=adamw(settings.learning_rate, total_steps, settings.weight_decay),
+            loss="binary_crossentropy",
+            metrics=["accuracy", keras.metrics.AUC(name="auc")],
+        )
+        return model
+
+
+RECIPES = {"listwise": ListwiseRecipe, "contrastive": ContrastiveRecipe, "binary": BinaryRecipe}
+MATCHING = tuple(RECIPES)
+
+
+def default_matching(source: DataSource) -> str:
+    """Listwise for Shapes (it has one-difference rivals), contrastive for captions, binary for pairs."""
+    if isinstance(source, ShapesSource):
+        return "listwise"
+    return "contrastive" if source.holds == "captions" else "binary"
+
+
+def recipe_for(matching: str | None, source: DataSource, task: str) -> Recipe:
+    """The recipe named `matching` (default: `default_matching`), checked against the task and data."""
+    matching = matching or default_matching(source)
+    if matching not in RECIPES:
+        raise ValueError(f"Unknown matching {matching!r}; choose one of {list(MATCHING)}.")
+    if task == "classify" and matching == "contrastive":
+        raise ValueError("task 'classify' trains on labelled pairs; use matching 'binary' (or 'listwise' "
+                         "on shapes), not 'contrastive'.")
+    if matching == "contrastive" and not isinstance(source, ShapesSource):
+        return ContrastiveRecipe(augment=True)
+    if matching == "contrastive":
+        return ContrastiveRecipe(augment=False)
+    return RECIPES[matching]()

@@ -1,0 +1,110 @@
+"""`train`: data source -> recipe -> fit loop -> saved bundle, for every kind of training.
+
+    source = open_source(data)                 # detect the layout once
+    recipe = recipe_for(matching, source)      # which view, which trainer
+    train/validation views -> vocabulary -> tf.data
+    model = gemini_model(config); fit(recipe.trainer(model), ...)
+    bundle.metrics = evaluate(bundle, source, "validation"); bundle.save(...)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import keras
+
+from gemini_tf.bundle import LABEL_NAMES, GeminiBundle
+from gemini_tf.config import GeminiConfig
+from gemini_tf.data.report import DataError
+from gemini_tf.data.sources import DataSource, ShapesSource, open_source
+from gemini_tf.evaluation import evaluate
+from gemini_tf.models.gemini import gemini_model
+from gemini_tf.preprocessing.text import TextPreprocessor, learn_vocabulary
+from gemini_tf.training.loop import FitSettings, fit, get_strategy, history_dict
+from gemini_tf.training.recipes import recipe_for
+
+
+def train(
+    output_dir: str,
+    data: str | DataSource = "shapes",
+    *,
+    task: str = "itm",
+    matching: str | None = None,
+    preset: str = "tiny",
+    fusion: str = "cross_attention",
+    config_overrides: dict | None = None,
+    epochs: int = 5,
+    batch_size: int = 32,
+    learning_rate: float = 5e-4,
+    vocabulary_size: int = 1000,
+    train_scenes: int = 16000,
+    validation_scenes: int = 1000,
+    group_size: int = 4,
+    max_examples: dict[str, int] | None = None,
+    strict: bool = False,
+    allow_outside_root: bool = False,
+    seed: int = 0,
+    strategy: str = "default",
+    verbose: int | str = "auto",
+    build_model: Callable[[GeminiConfig], keras.Model] = gemini_model,
+) -> GeminiBundle:
+    """Trains a model and saves a bundle in `output_dir`; returns the `GeminiBundle`.
+
+    Args:
+        output_dir: the bundle folder (and `run/`: checkpoints, logs, backup).
+        data: "shapes" (generated), a path (manifest, TFRecord folder, Flickr8k,
+            COCO or NLVR folder) or a `DataSource`.
+        task: "itm" (does the caption describe the image?) or "classify" (is
+            the statement true?).
+        matching: "listwise", "contrastive" or "binary" (see
+            `training.recipes`); default: listwise on Shapes, contrastive on
+            captions, binary on labelled pairs.
+        preset, fusion, config_overrides: the model (`GeminiConfig.from_preset`).
+        epochs, batch_size, learning_rate, seed, strategy, verbose: `FitSettings`.
+        vocabulary_size: WordPiece vocabulary learnt from the training texts.
+        train_scenes, validation_scenes, group_size: Shapes only.
+        max_examples: at most this many examples per part, e.g. {"train": 3000,
+            "validation": 100} — images of caption data, rows of labelled pairs.
+        strict, allow_outside_root: bad-row handling of files on disk.
+        build_model: builds the Keras model from the config (baselines swap it).
+    """
+    settings = FitSettings(epochs, batch_size, learning_rate, strategy=strategy, seed=seed, verbose=verbose)
+    config = GeminiConfig.from_preset(preset, fusion=fusion, task=task, **(config_overrides or {}))
+    keras.utils.set_random_seed(seed)
+    if isinstance(data, str) and data == "shapes":
+        source = ShapesSource(statements=task == "classify", seed=seed, image_size=config.image_size[0],
+                              scenes={"train": train_scenes, "validation": validation_scenes},
+                              group_size=group_size, progress=bool(verbose))
+    else:
+        source = open_source(data, strict=strict, allow_outside_root=allow_outside_root, progress=bool(verbose))
+    recipe = recipe_for(matching, source, task)
+
+    train_view, validation_view = (recipe.view(source, part).first((max_examples or {}).get(part))
+                                   for part in ("train", "validation"))
+    _check_enough(source, train_view, validation_view, settings.batch_size)
+    preprocessor = TextPreprocessor(learn_vocabulary(recipe.texts(train_view), vocabulary_size),
+                                    config.sequence_length)
+    config.vocabulary_size = preprocessor.vocabulary_size
+    train_data = recipe.dataset(train_view, preprocessor, config.image_size, settings, training=True)
+    validation_data = recipe.dataset(validation_view, preprocessor, config.image_size, settings, training=False)
+    with get_strategy(settings.strategy).scope():
+        model = build_model(config)
+        trainer = recipe.trainer(model, settings, settings.steps(len(train_view), recipe.drop_remainder))
+    history = fit(trainer, train_data, validation_data, settings, os.path.join(output_dir, "run"))
+    bundle = GeminiBundle(model, preprocessor, config, LABEL_NAMES[task], history=history_dict(history),
+                          data=source.spec())
+    bundle.metrics = evaluate(bundle, source, "validation")
+    bundle.save(output_dir)
+    return bundle
+
+
+def _check_enough(source: DataSource, train_view, validation_view, batch_size: int) -> None:
+    """A clear error, naming the source and the counts, when a part cannot fill one batch."""
+    for part, view in (("train", train_view), ("validation", validation_view)):
+        if len(view) < (batch_size if part == "train" else 1):
+            raise DataError(
+                f"{source.name}: the {part} part has {len(view)} usable examples, fewer than "
+                f"{'one batch (' + str(batch_size) + ')' if part == 'train' else 'one'}; "
+                "add data or lower --batch-size."
+            )
