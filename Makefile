@@ -18,6 +18,8 @@ quickstart: $(STAMP)
 	$(BIN)/gemini-tf evaluate --model saved_models/quickstart
 
 test: $(STAMP)
+	$(BIN)/ruff check gemini_tf tests benchmarks
+	$(BIN)/ruff format --check gemini_tf tests benchmarks
 	$(BIN)/python -m pytest -q
 
 test-slow: $(STAMP)

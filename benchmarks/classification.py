@@ -31,6 +31,7 @@ from gemini_tf.data import shapes
 from gemini_tf.data.paths import data_dir
 from gemini_tf.data.sources import ShapesSource, open_source
 from gemini_tf.evaluation import binary_metrics, predict_dataset, vote_accuracy
+
 from results_file import merge_results
 
 BASELINES = {"text_only": text_only_model, "image_only": image_only_model}
@@ -61,8 +62,12 @@ def main() -> None:
         image_size, sequence_length = (size, size), args.sequence_length or 12
         scenes = {"train": args.train_scenes, "validation": 1000}
         baseline_data = ShapesSource(statements=True, scenes=scenes, image_size=size, negatives="all")
-        gemini_data = ShapesSource(statements=True, scenes=scenes, image_size=size,
-                                   negatives="all" if args.shapes_matching == "binary" else "sample")
+        gemini_data = ShapesSource(
+            statements=True,
+            scenes=scenes,
+            image_size=size,
+            negatives="all" if args.shapes_matching == "binary" else "sample",
+        )
         test = shapes.make_pairs(1000, "test", 0, size, statements=True)
     else:
         height = args.image_size or 64
@@ -92,12 +97,17 @@ def main() -> None:
             continue
         baseline = name in BASELINES
         bundle = gemini_tf.train(
-            os.path.join(args.output_dir, args.data, name), baseline_data if baseline else gemini_data,
-            task="classify", matching="binary" if baseline or args.data == "nlvr" else args.shapes_matching,
-            preset=args.preset, fusion="cross_attention" if baseline else name,
-            config_overrides={"image_size": image_size, "sequence_length": sequence_length,
-                              "dropout": args.dropout},
-            epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, verbose=2,
+            os.path.join(args.output_dir, args.data, name),
+            baseline_data if baseline else gemini_data,
+            task="classify",
+            matching="binary" if baseline or args.data == "nlvr" else args.shapes_matching,
+            preset=args.preset,
+            fusion="cross_attention" if baseline else name,
+            config_overrides={"image_size": image_size, "sequence_length": sequence_length, "dropout": args.dropout},
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            verbose=2,
             **({"build_model": BASELINES[name]} if baseline else {}),
         )
         minutes = (time.time() - start) / 60

@@ -58,13 +58,17 @@ def main() -> None:
         count = sum(1 for _ in read_tfrecords(os.path.join(work, "shards")))
         read_seconds = time.time() - start
         results = {
-            "rows": args.rows, "shards": args.shards, "used": report.used,
+            "rows": args.rows,
+            "shards": args.shards,
+            "used": report.used,
             "convert_rows_per_second": args.rows / convert_seconds,
             "read_examples_per_second": count / read_seconds,
-            "peak_rss_mb_before": baseline, "peak_rss_mb_after_convert": after_convert,
+            "peak_rss_mb_before": baseline,
+            "peak_rss_mb_after_convert": after_convert,
             "peak_rss_mb_after_read": peak_rss_mb(),
-            "shard_bytes": sum(os.path.getsize(os.path.join(work, "shards", f))
-                               for f in os.listdir(os.path.join(work, "shards"))),
+            "shard_bytes": sum(
+                os.path.getsize(os.path.join(work, "shards", f)) for f in os.listdir(os.path.join(work, "shards"))
+            ),
         }
     finally:
         shutil.rmtree(work)

@@ -41,15 +41,13 @@ def main() -> None:
         saved_model = export_saved_model(bundle, "bench", base)
         tflite_dir = f"{base}/bench/tflite"
         export_tflite(saved_model, tflite_dir, representative_data=representative_data(bundle))
-        rows = compare_variants(bundle, saved_model, tflite_dir, pairs,
-                                [png(i) for i in pairs.images], args.repeats)
+        rows = compare_variants(bundle, saved_model, tflite_dir, pairs, [png(i) for i in pairs.images], args.repeats)
     columns = ["size_mb", "p50_ms_b1", "p99_ms_b1", "p50_ms_b32", "p99_ms_b32", "accuracy"]
     print(f"{len(pairs)} test pairs from {args.scenes} scenes")
     print("| variant | " + " | ".join(columns) + " |")
     print("|---|" + "---|" * len(columns))
     for name, row in rows.items():
-        cells = [(f"{100 * row[c]:.1f}%" if c == "accuracy" else f"{row[c]:.2f}") if c in row else "-"
-                 for c in columns]
+        cells = [(f"{100 * row[c]:.1f}%" if c == "accuracy" else f"{row[c]:.2f}") if c in row else "-" for c in columns]
         print(f"| {name} | " + " | ".join(cells) + " |")
     if args.out:
         with open(args.out, "w") as f:

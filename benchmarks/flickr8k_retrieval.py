@@ -24,6 +24,7 @@ from gemini_tf.data.paths import data_dir
 from gemini_tf.data.sources import open_source
 from gemini_tf.retrieval import evaluate_retrieval
 from gemini_tf.training import FitSettings, adamw, fit
+
 from results_file import merge_results
 
 
@@ -49,25 +50,48 @@ def main() -> None:
 
     path = data_dir("flickr8k", args.data)
     size = (args.image_size, args.image_size)
-    overrides = {"image_size": size, "patch_size": args.patch_size, "sequence_length": args.sequence_length,
-                 "dropout": args.dropout, "contrastive_loss": args.loss}
+    overrides = {
+        "image_size": size,
+        "patch_size": args.patch_size,
+        "sequence_length": args.sequence_length,
+        "dropout": args.dropout,
+        "contrastive_loss": args.loss,
+    }
     source = open_source(path, progress=True)
     dev = source.captions("validation")
     dev_images = dev.pixels(size, progress=True)
     results = {"settings": vars(args), "dev": {"images": dev.num_images, "captions": len(dev)}}
 
     start = time.time()
-    bundle = gemini_tf.train(
-        os.path.join(args.output_dir, "gemini"), path, preset=args.preset, fusion=args.fusion,
-        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-        vocabulary_size=args.vocabulary_size, config_overrides=overrides,
-    ) if "gemini" in args.models else gemini_tf.load(os.path.join(args.output_dir, "gemini"))
+    bundle = (
+        gemini_tf.train(
+            os.path.join(args.output_dir, "gemini"),
+            path,
+            preset=args.preset,
+            fusion=args.fusion,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            vocabulary_size=args.vocabulary_size,
+            config_overrides=overrides,
+        )
+        if "gemini" in args.models
+        else gemini_tf.load(os.path.join(args.output_dir, "gemini"))
+    )
     if "gemini" in args.models:
         results["gemini"] = {
             "train_minutes": (time.time() - start) / 60,
             "parameters": bundle.model.count_params(),
-            **evaluate_retrieval(bundle.model, bundle.preprocessor, dev_images, dev.texts,
-                                 dev.image_index, size, k_test=args.k_test, progress=True),
+            **evaluate_retrieval(
+                bundle.model,
+                bundle.preprocessor,
+                dev_images,
+                dev.texts,
+                dev.image_index,
+                size,
+                k_test=args.k_test,
+                progress=True,
+            ),
         }
         print(json.dumps(results["gemini"], indent=2))
         merge_results(args.results, results)
@@ -79,8 +103,13 @@ def main() -> None:
         train_data = train_set.dataset(bundle.preprocessor, size, args.batch_size, shuffle=True, augment=True)
         validation_data = dev.dataset(bundle.preprocessor, size, args.batch_size)
         sep_id = bundle.preprocessor.vocabulary.index("[SEP]")
-        clip = clip_matcher(bundle.config, bundle.model.count_params(), sep_id,
-                            embedding_dim=bundle.config.embedding_dim, loss=args.loss)
+        clip = clip_matcher(
+            bundle.config,
+            bundle.model.count_params(),
+            sep_id,
+            embedding_dim=bundle.config.embedding_dim,
+            loss=args.loss,
+        )
         clip.compile(optimizer=adamw(args.learning_rate, settings.steps(len(train_set), drop_remainder=True)))
         clip(next(iter(train_data))[0])  # BackupAndRestore needs built weights.
         start = time.time()

@@ -1,6 +1,6 @@
 """Times the Shapes generator on one core: 10,000 labelled pairs (5,000 scenes).
 
-    taskset -c 0 python benchmarks/shapes_generator.py
+taskset -c 0 python benchmarks/shapes_generator.py
 """
 
 import time

@@ -18,8 +18,19 @@ import time
 import gemini_tf
 from gemini_tf.evaluation import format_table
 
-COLUMNS = ["random", "hard", "acc_positive", "acc_random", "acc_colour", "acc_shape", "acc_size",
-           "acc_count", "acc_relation", "acc_swap", "roc_auc"]
+COLUMNS = [
+    "random",
+    "hard",
+    "acc_positive",
+    "acc_random",
+    "acc_colour",
+    "acc_shape",
+    "acc_size",
+    "acc_count",
+    "acc_relation",
+    "acc_swap",
+    "roc_auc",
+]
 
 
 def main() -> None:
@@ -38,8 +49,13 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as output_dir:
             start = time.perf_counter()
             bundle = gemini_tf.train(
-                output_dir, preset=args.preset, fusion=fusion, epochs=args.epochs,
-                train_scenes=args.train_scenes, learning_rate=args.learning_rate, verbose=2,
+                output_dir,
+                preset=args.preset,
+                fusion=fusion,
+                epochs=args.epochs,
+                train_scenes=args.train_scenes,
+                learning_rate=args.learning_rate,
+                verbose=2,
             )
             metrics = gemini_tf.evaluate_shapes(bundle, "test", args.test_scenes)
             timings[fusion] = time.perf_counter() - start

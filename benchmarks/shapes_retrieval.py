@@ -22,6 +22,7 @@ import gemini_tf
 from gemini_tf import retrieval
 from gemini_tf.data import shapes
 from gemini_tf.evaluation import evaluate_shapes
+
 from results_file import merge_results
 
 
@@ -42,15 +43,28 @@ def main() -> None:
         bundle = gemini_tf.load(args.model)
     else:
         start = time.time()
-        bundle = gemini_tf.train(args.output_dir, matching="contrastive", preset=args.preset, epochs=args.epochs,
-                                 train_scenes=args.train_scenes, config_overrides={"contrastive_loss": args.loss})
+        bundle = gemini_tf.train(
+            args.output_dir,
+            matching="contrastive",
+            preset=args.preset,
+            epochs=args.epochs,
+            train_scenes=args.train_scenes,
+            config_overrides={"contrastive_loss": args.loss},
+        )
         results["train_minutes"] = (time.time() - start) / 60
 
     test = shapes.make_pairs(1000, "test", seed=0)
     positive = test.labels == 1
     texts = [t for t, p in zip(test.texts, positive) if p]
-    recall = retrieval.evaluate_retrieval(bundle.model, bundle.preprocessor, test.images[positive], texts,
-                                          np.arange(len(texts)), bundle.config.image_size, k_test=16)
+    recall = retrieval.evaluate_retrieval(
+        bundle.model,
+        bundle.preprocessor,
+        test.images[positive],
+        texts,
+        np.arange(len(texts)),
+        bundle.config.image_size,
+        k_test=16,
+    )
     results["gallery_1000"] = recall
     results["itm_by_kind"] = evaluate_shapes(bundle, "test", 1000)
 
@@ -73,8 +87,11 @@ def main() -> None:
                 retrieval.query(bundle, index, text=text, k=10)
             timings.append(1000 * (time.perf_counter() - start))
         timings = timings[1:]
-        results[name] = {"median": float(np.median(timings)), "p90": float(np.percentile(timings, 90)),
-                         "gallery": len(index)}
+        results[name] = {
+            "median": float(np.median(timings)),
+            "p90": float(np.percentile(timings, 90)),
+            "gallery": len(index),
+        }
     print(json.dumps({k: v for k, v in results.items() if k != "settings"}, indent=2))
     merge_results(args.results, results)  # keeps train_minutes when re-evaluating
 

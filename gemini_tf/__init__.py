@@ -12,7 +12,7 @@ TensorFlow is imported.
 
 import importlib
 
-from gemini_tf.version import __version__
+from gemini_tf.version import __version__ as __version__
 
 _NAMES = {
     "gemini_tf.bundle": ["GeminiBundle", "load"],
@@ -36,12 +36,23 @@ _NAMES = {
     "gemini_tf.models.image_encoder": ["ImageEncoder"],
     "gemini_tf.models.listwise_trainer": ["ListwiseTrainer"],
     "gemini_tf.models.text_encoder": ["TextEncoder"],
-    "gemini_tf.preprocessing": ["TextPreprocessor", "decode_image", "learn_vocabulary", "load_image_file",
-                                "preprocess_image_bytes", "preprocess_images"],
+    "gemini_tf.preprocessing": [
+        "TextPreprocessor",
+        "decode_image",
+        "learn_vocabulary",
+        "load_image_file",
+        "preprocess_image_bytes",
+        "preprocess_images",
+    ],
     "gemini_tf.training": ["FitSettings", "fit", "get_strategy", "train"],
 }
-_MODULES = {"shapes": "gemini_tf.data.shapes", "retrieval": "gemini_tf.retrieval", "viz": "gemini_tf.viz",
-            "evaluation": "gemini_tf.evaluation", "preprocessing": "gemini_tf.preprocessing"}
+_MODULES = {
+    "shapes": "gemini_tf.data.shapes",
+    "retrieval": "gemini_tf.retrieval",
+    "viz": "gemini_tf.viz",
+    "evaluation": "gemini_tf.evaluation",
+    "preprocessing": "gemini_tf.preprocessing",
+}
 _WHERE = {name: module for module, names in _NAMES.items() for name in names}
 __all__ = sorted([*_WHERE, *_MODULES, "__version__"])
 

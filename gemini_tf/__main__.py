@@ -1,4 +1,5 @@
 """`python -m gemini_tf` runs the CLI."""
+
 import sys
 
 from gemini_tf.cli import main

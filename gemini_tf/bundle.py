@@ -86,5 +86,12 @@ def load(directory: str) -> GeminiBundle:
     config = GeminiConfig.from_dict(meta["config"])
     model = keras.saving.load_model(os.path.join(directory, MODEL_FILE))
     preprocessor = TextPreprocessor(load_vocabulary(os.path.join(directory, VOCAB_FILE)), config.sequence_length)
-    return GeminiBundle(model, preprocessor, config, tuple(meta.get("label_names", LABEL_NAMES["itm"])),
-                        meta.get("metrics", {}), meta.get("history", {}), meta.get("data", {}))
+    return GeminiBundle(
+        model,
+        preprocessor,
+        config,
+        tuple(meta.get("label_names", LABEL_NAMES["itm"])),
+        meta.get("metrics", {}),
+        meta.get("history", {}),
+        meta.get("data", {}),
+    )

@@ -49,48 +49,82 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = commands.add_parser(
-        "train", help="train a model (on the embedded Shapes data by default) and save it",
+        "train",
+        help="train a model (on the embedded Shapes data by default) and save it",
         description="Train a Gemini model with model.fit and save a bundle (model.keras, "
         "vocab.txt, gemini_tf.json) to --output-dir.",
     )
-    train.add_argument("--task", choices=TASKS, default="itm",
-                       help="itm: does the caption describe the image?; classify: is the statement true? "
-                       "(default: itm)")
-    train.add_argument("--data", default="shapes",
-                       help="shapes (generated on the fly, the default), a manifest (.csv/.jsonl), a folder of "
-                       "TFRecord shards, or a Flickr8k, COCO captions or NLVR folder")
+    train.add_argument(
+        "--task",
+        choices=TASKS,
+        default="itm",
+        help="itm: does the caption describe the image?; classify: is the statement true? (default: itm)",
+    )
+    train.add_argument(
+        "--data",
+        default="shapes",
+        help="shapes (generated on the fly, the default), a manifest (.csv/.jsonl), a folder of "
+        "TFRecord shards, or a Flickr8k, COCO captions or NLVR folder",
+    )
     train.add_argument("--preset", choices=sorted(PRESETS), default="tiny", help="model size (default: tiny)")
-    train.add_argument("--fusion", choices=FUSIONS, default="cross_attention",
-                       help="how text and image meet (default: cross_attention)")
-    train.add_argument("--matching", choices=MATCHING, default=None,
-                       help="listwise: rank the true caption above one-difference rivals (Shapes default); "
-                       "contrastive: in-batch alignment + matching on mined negatives, gives retrieval "
-                       "embeddings (default for captions); binary: binary cross-entropy on labelled pairs "
-                       "(default for NLVR, labelled manifests, TFRecords)")
-    train.add_argument("--contrastive-loss", choices=CONTRASTIVE_LOSSES, default=None,
-                       help="loss of the contrastive head (default: infonce)")
+    train.add_argument(
+        "--fusion",
+        choices=FUSIONS,
+        default="cross_attention",
+        help="how text and image meet (default: cross_attention)",
+    )
+    train.add_argument(
+        "--matching",
+        choices=MATCHING,
+        default=None,
+        help="listwise: rank the true caption above one-difference rivals (Shapes default); "
+        "contrastive: in-batch alignment + matching on mined negatives, gives retrieval "
+        "embeddings (default for captions); binary: binary cross-entropy on labelled pairs "
+        "(default for NLVR, labelled manifests, TFRecords)",
+    )
+    train.add_argument(
+        "--contrastive-loss",
+        choices=CONTRASTIVE_LOSSES,
+        default=None,
+        help="loss of the contrastive head (default: infonce)",
+    )
     train.add_argument("--epochs", type=int, default=5, help="training epochs (default: 5)")
     train.add_argument("--batch-size", type=int, default=32, help="images per batch (default: 32)")
     train.add_argument("--learning-rate", type=float, default=5e-4, help="peak AdamW learning rate (default: 5e-4)")
     train.add_argument("--train-scenes", type=int, default=16000, help="Shapes training scenes (default: 16000)")
     train.add_argument("--validation-scenes", type=int, default=1000, help="Shapes validation scenes (default: 1000)")
-    train.add_argument("--image-size", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"), default=None,
-                       help="model input size, multiples of the patch size (default: the preset's)")
+    train.add_argument(
+        "--image-size",
+        type=int,
+        nargs=2,
+        metavar=("HEIGHT", "WIDTH"),
+        default=None,
+        help="model input size, multiples of the patch size (default: the preset's)",
+    )
     train.add_argument("--patch-size", type=int, default=None, help="image patch size, a power of two (default: 16)")
     train.add_argument("--sequence-length", type=int, default=None, help="tokens per text (default: the preset's)")
     train.add_argument("--vocabulary-size", type=int, default=1000, help="WordPiece vocabulary size (default: 1000)")
     train.add_argument("--strict", action="store_true", help="stop at the first bad data row instead of skipping it")
-    train.add_argument("--allow-outside-root", action="store_true",
-                       help="let manifest paths climb out of the manifest's folder with ..")
-    train.add_argument("--output-dir", default="saved_models/gemini",
-                       help="where the bundle is saved (default: saved_models/gemini)")
+    train.add_argument(
+        "--allow-outside-root",
+        action="store_true",
+        help="let manifest paths climb out of the manifest's folder with ..",
+    )
+    train.add_argument(
+        "--output-dir", default="saved_models/gemini", help="where the bundle is saved (default: saved_models/gemini)"
+    )
     train.add_argument("--seed", type=int, default=0, help="random seed for data and weights (default: 0)")
-    train.add_argument("--strategy", choices=STRATEGIES, default="default",
-                       help="tf.distribute strategy: default (one device) or mirrored (all local devices)")
+    train.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default="default",
+        help="tf.distribute strategy: default (one device) or mirrored (all local devices)",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bars")
 
     evaluate = commands.add_parser(
-        "evaluate", help="metrics of a saved model on held-out data (Shapes test split by default)",
+        "evaluate",
+        help="metrics of a saved model on held-out data (Shapes test split by default)",
         description="Scores one part of the data and says which. Shapes: accuracy, ROC AUC, precision, "
         "recall and accuracy per negative kind. NLVR / labelled manifest / TFRecords: the same binary "
         "metrics (NLVR adds per-sentence accuracy). Flickr8k / COCO / caption manifest: Recall@1/5/10 "
@@ -98,9 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--model", required=True, help="a folder written by `gemini-tf train`")
     evaluate.add_argument("--data", default="shapes", help="shapes (default) or a data path")
-    evaluate.add_argument("--split", choices=(*PARTS, "all"), default=None,
-                          help="the part to score (default: test where the data has one, else validation; "
-                          "all: every row of a manifest or TFRecords)")
+    evaluate.add_argument(
+        "--split",
+        choices=(*PARTS, "all"),
+        default=None,
+        help="the part to score (default: test where the data has one, else validation; "
+        "all: every row of a manifest or TFRecords)",
+    )
     evaluate.add_argument("--scenes", type=int, default=1000, help="Shapes scenes to evaluate (default: 1000)")
     evaluate.add_argument("--seed", type=int, default=0, help="Shapes data seed (default: 0)")
     evaluate.add_argument("--json", action="store_true", help="print metrics as JSON")
@@ -111,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--text", required=True, help="caption (itm) or statement (classify)")
 
     index = commands.add_parser(
-        "index", help="embed a gallery of images or texts into an index (.npz) for retrieval",
+        "index",
+        help="embed a gallery of images or texts into an index (.npz) for retrieval",
         description="Give the gallery as image files / folders (--images), a text file with one caption "
         "per line (--texts), or a Flickr8k / COCO folder (--data, with --kind image or text).",
     )
@@ -131,13 +170,15 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--text", help="find images for this text (image index)")
     query.add_argument("--image", help="find captions for this image file (text index)")
     retrieve.add_argument("--k", type=int, default=5, help="results to show (default: 5)")
-    retrieve.add_argument("--rerank", type=int, default=None, metavar="K",
-                          help="re-rank the top K with the ITM head (ALBEF's k_test)")
+    retrieve.add_argument(
+        "--rerank", type=int, default=None, metavar="K", help="re-rank the top K with the ITM head (ALBEF's k_test)"
+    )
 
     data = commands.add_parser("data", help="data tools: convert a manifest to sharded TFRecords")
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")
     convert = data_commands.add_parser(
-        "convert", help="manifest (.csv/.jsonl: image,text[,label]) -> sharded TFRecords",
+        "convert",
+        help="manifest (.csv/.jsonl: image,text[,label]) -> sharded TFRecords",
         description="Streams the manifest row by row into --shards TFRecord files of tf.train.Example "
         "(image bytes, text, label, image key, row). Bad rows are skipped and summarised (report.json "
         "in --out).",
@@ -146,11 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--out", required=True, help="output folder (must hold no .tfrecord files)")
     convert.add_argument("--shards", type=int, default=8, help="number of shard files (default: 8)")
     convert.add_argument("--strict", action="store_true", help="stop at the first bad row")
-    convert.add_argument("--allow-outside-root", action="store_true",
-                         help="let image paths climb out of the manifest's folder with ..")
+    convert.add_argument(
+        "--allow-outside-root", action="store_true", help="let image paths climb out of the manifest's folder with .."
+    )
 
     export = commands.add_parser(
-        "export", help="export a trained model for TF Serving (SavedModel) or devices (TFLite)",
+        "export",
+        help="export a trained model for TF Serving (SavedModel) or devices (TFLite)",
         description="Write saved_models/NAME/VERSION/ (TF Serving layout, raw image bytes + raw "
         "text in) and update saved_models/models.config. With --format tflite, also convert "
         "that SavedModel to saved_models/NAME/tflite/{tensors,text}_{QUANTIZE}.tflite.",
@@ -160,10 +203,19 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--version", type=int, default=None, help="version number (default: next free)")
     export.add_argument("--base-dir", default="saved_models", help="TF Serving model root (default: saved_models)")
     export.add_argument("--format", choices=("saved_model", "tflite"), default="saved_model")
-    export.add_argument("--quantize", nargs="+", choices=QUANTIZATIONS, default=["none"],
-                        help="TFLite variants to write (default: none)")
-    export.add_argument("--calibration-data", default=None, metavar="PATH",
-                        help="int8 calibration data (default: the training data recorded in the model)")
+    export.add_argument(
+        "--quantize",
+        nargs="+",
+        choices=QUANTIZATIONS,
+        default=["none"],
+        help="TFLite variants to write (default: none)",
+    )
+    export.add_argument(
+        "--calibration-data",
+        default=None,
+        metavar="PATH",
+        help="int8 calibration data (default: the training data recorded in the model)",
+    )
     return parser
 
 
@@ -215,16 +267,34 @@ def _train(args) -> int:
     from gemini_tf.evaluation import format_table
     from gemini_tf.training import train
 
-    overrides = {key: value for key, value in (
-        ("image_size", args.image_size), ("patch_size", args.patch_size),
-        ("sequence_length", args.sequence_length), ("contrastive_loss", args.contrastive_loss))
-        if value is not None}
+    overrides = {
+        key: value
+        for key, value in (
+            ("image_size", args.image_size),
+            ("patch_size", args.patch_size),
+            ("sequence_length", args.sequence_length),
+            ("contrastive_loss", args.contrastive_loss),
+        )
+        if value is not None
+    }
     bundle = train(
-        args.output_dir, args.data, task=args.task, matching=args.matching, preset=args.preset,
-        fusion=args.fusion, config_overrides=overrides, epochs=args.epochs, batch_size=args.batch_size,
-        learning_rate=args.learning_rate, vocabulary_size=args.vocabulary_size,
-        train_scenes=args.train_scenes, validation_scenes=args.validation_scenes, strict=args.strict,
-        allow_outside_root=args.allow_outside_root, seed=args.seed, strategy=args.strategy,
+        args.output_dir,
+        args.data,
+        task=args.task,
+        matching=args.matching,
+        preset=args.preset,
+        fusion=args.fusion,
+        config_overrides=overrides,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        vocabulary_size=args.vocabulary_size,
+        train_scenes=args.train_scenes,
+        validation_scenes=args.validation_scenes,
+        strict=args.strict,
+        allow_outside_root=args.allow_outside_root,
+        seed=args.seed,
+        strategy=args.strategy,
         verbose=0 if args.quiet else "auto",
     )
     print(f"saved to {args.output_dir}\nvalidation:")
@@ -254,8 +324,7 @@ def _predict(args) -> int:
         raise FileNotFoundError(f"Image file not found: {args.image}")
     bundle = load(args.model)
     probability = float(bundle.predict([args.image], [args.text])[0])
-    print(json.dumps({"probability": round(probability, 6),
-                      "label": bundle.label_names[int(probability >= 0.5)]}))
+    print(json.dumps({"probability": round(probability, 6), "label": bundle.label_names[int(probability >= 0.5)]}))
     return 0
 
 
@@ -316,11 +385,19 @@ def _export(args) -> int:
         if "int8" in args.quantize:
             logging.getLogger("gemini_tf").warning(INT8_WARNING)
             data = representative_data(bundle, args.calibration_data)
-        for written in export_tflite(path, os.path.join(args.base_dir, args.name, "tflite"),
-                                     tuple(args.quantize), representative_data=data):
+        for written in export_tflite(
+            path, os.path.join(args.base_dir, args.name, "tflite"), tuple(args.quantize), representative_data=data
+        ):
             print(f"TFLite: {written} ({os.path.getsize(written) / 1e6:.2f} MB)")
     return 0
 
 
-COMMANDS = {"train": _train, "evaluate": _evaluate, "predict": _predict, "export": _export,
-            "index": _index, "retrieve": _retrieve, "data": _data}
+COMMANDS = {
+    "train": _train,
+    "evaluate": _evaluate,
+    "predict": _predict,
+    "export": _export,
+    "index": _index,
+    "retrieve": _retrieve,
+    "data": _data,
+}

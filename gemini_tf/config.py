@@ -52,9 +52,7 @@ class GeminiConfig:
         if self.patch_size < 2 or 2**stages != self.patch_size:
             raise ValueError(f"patch_size must be a power of two >= 2, got {self.patch_size}.")
         if any(s % self.patch_size for s in self.image_size):
-            raise ValueError(
-                f"image_size {self.image_size} must be a multiple of patch_size {self.patch_size}."
-            )
+            raise ValueError(f"image_size {self.image_size} must be a multiple of patch_size {self.patch_size}.")
         if len(self.stem_channels) != stages - 1:
             raise ValueError(
                 f"patch_size {self.patch_size} needs {stages} stem stages: "
@@ -68,15 +66,16 @@ class GeminiConfig:
                 "true / false); multi-class classification is not supported."
             )
         if self.contrastive_loss not in CONTRASTIVE_LOSSES:
-            raise ValueError(f"Unknown contrastive loss {self.contrastive_loss!r}; "
-                             f"choose one of {list(CONTRASTIVE_LOSSES)}.")
+            raise ValueError(
+                f"Unknown contrastive loss {self.contrastive_loss!r}; choose one of {list(CONTRASTIVE_LOSSES)}."
+            )
 
     @property
     def grid_size(self) -> tuple[int, int]:
         return (self.image_size[0] // self.patch_size, self.image_size[1] // self.patch_size)
 
     @classmethod
-    def from_preset(cls, name: str, **overrides) -> "GeminiConfig":
+    def from_preset(cls, name: str, **overrides) -> GeminiConfig:
         """A preset with overrides. A new `patch_size` without `stem_channels` keeps the
         preset's first stem widths (one stride-2 stage fewer or more per halving/doubling)."""
         if name not in PRESETS:
@@ -92,7 +91,7 @@ class GeminiConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "GeminiConfig":
+    def from_dict(cls, data: dict) -> GeminiConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 

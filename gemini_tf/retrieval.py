@@ -36,17 +36,21 @@ def _batches(count: int, batch_size: int, desc: str, progress: bool):
     return tqdm(starts, desc=desc, disable=not progress, total=len(starts))
 
 
-def embed_texts(model, preprocessor: TextPreprocessor, texts: Sequence[str],
-                batch_size: int = 256, progress: bool = False) -> np.ndarray:
+def embed_texts(
+    model, preprocessor: TextPreprocessor, texts: Sequence[str], batch_size: int = 256, progress: bool = False
+) -> np.ndarray:
     """Texts -> [N, D] normalised embeddings, in batches."""
     texts = check_texts(texts)
-    out = [np.asarray(model.embed_texts(preprocessor(texts[i:i + batch_size])))
-           for i in _batches(len(texts), batch_size, "embedding texts", progress)]
+    out = [
+        np.asarray(model.embed_texts(preprocessor(texts[i : i + batch_size])))
+        for i in _batches(len(texts), batch_size, "embedding texts", progress)
+    ]
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 
-def embed_images(model, images, image_size: tuple[int, int], batch_size: int = 128,
-                 progress: bool = False) -> np.ndarray:
+def embed_images(
+    model, images, image_size: tuple[int, int], batch_size: int = 128, progress: bool = False
+) -> np.ndarray:
     """Image file paths or uint8 arrays [N, H, W, 3] -> [N, D] normalised embeddings.
 
     Pixels go through the shared `resize_and_scale`, so pass raw 0..255 images,
@@ -56,9 +60,12 @@ def embed_images(model, images, image_size: tuple[int, int], batch_size: int = 1
         raise ValueError(f"embed_images takes file paths or uint8 images (0..255), got {np.asarray(images).dtype}.")
     out = []
     for i in _batches(len(images), batch_size, "embedding images", progress):
-        chunk = images[i:i + batch_size]
-        pixels = load_images(list(chunk), image_size) if isinstance(chunk[0], str) else \
-            resize_and_scale(np.asarray(chunk), image_size)
+        chunk = images[i : i + batch_size]
+        pixels = (
+            load_images(list(chunk), image_size)
+            if isinstance(chunk[0], str)
+            else resize_and_scale(np.asarray(chunk), image_size)
+        )
         out.append(np.asarray(model.embed_images(pixels)))
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
@@ -81,11 +88,12 @@ class Index:
         return len(self.ids)
 
     def save(self, path: str) -> None:
-        np.savez(path, embeddings=self.embeddings.astype(np.float32), ids=np.asarray(self.ids),
-                 kind=np.asarray(self.kind))
+        np.savez(
+            path, embeddings=self.embeddings.astype(np.float32), ids=np.asarray(self.ids), kind=np.asarray(self.kind)
+        )
 
     @classmethod
-    def load(cls, path: str) -> "Index":
+    def load(cls, path: str) -> Index:
         try:
             with np.load(path, allow_pickle=False) as data:
                 return cls(data["embeddings"], [str(i) for i in data["ids"]], str(data["kind"]))
@@ -95,16 +103,17 @@ class Index:
     def search(self, queries: np.ndarray, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
         """Top-k rows [Q, k] and cosine scores [Q, k] for query embeddings [Q, D]."""
         if queries.shape[-1] != self.embeddings.shape[-1]:
-            raise ValueError(f"Query dimension {queries.shape[-1]} != index dimension "
-                             f"{self.embeddings.shape[-1]}: was the index built with this model?")
+            raise ValueError(
+                f"Query dimension {queries.shape[-1]} != index dimension "
+                f"{self.embeddings.shape[-1]}: was the index built with this model?"
+            )
         scores = queries @ self.embeddings.T
         k = min(k, len(self))
         rows = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         return rows, np.take_along_axis(scores, rows, axis=1)
 
 
-def recall_at_k(similarity: np.ndarray, image_index: np.ndarray, ks: Sequence[int] = (1, 5, 10)
-                ) -> dict[str, float]:
+def recall_at_k(similarity: np.ndarray, image_index: np.ndarray, ks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
     """Recall@K both ways from similarity [n_images, n_texts]; `image_index[t]` is text t's image.
 
     image->text is correct if any of the image's captions is in its top K;
@@ -137,29 +146,34 @@ def rerank(similarity: np.ndarray, match_logits, k: int, scale: float = 1.0) -> 
     return reranked
 
 
-def itm_scorer(model, token_ids: np.ndarray, images: np.ndarray, batch_size: int = 512,
-               progress: bool = False):
+def itm_scorer(model, token_ids: np.ndarray, images: np.ndarray, batch_size: int = 512, progress: bool = False):
     """A function (text rows, image rows) -> ITM logits, with each encoder run once per item."""
-    text = {k: np.asarray(v) for k, v in model.text_encoder.predict(
-        token_ids, batch_size=256, verbose=0).items()}
-    image = {k: np.asarray(v) for k, v in model.image_encoder.predict(
-        images, batch_size=128, verbose=0).items()}
+    text = {k: np.asarray(v) for k, v in model.text_encoder.predict(token_ids, batch_size=256, verbose=0).items()}
+    image = {k: np.asarray(v) for k, v in model.image_encoder.predict(images, batch_size=128, verbose=0).items()}
     match = tf.function(model.match_logits)
 
     def score(text_rows: np.ndarray, image_rows: np.ndarray) -> np.ndarray:
         out = []
         for i in _batches(len(text_rows), batch_size, "ITM re-ranking", progress):
-            t, v = text_rows[i:i + batch_size], image_rows[i:i + batch_size]
-            out.append(match({k: x[t] for k, x in text.items()}, token_ids[t],
-                             {k: x[v] for k, x in image.items()}).numpy())
+            t, v = text_rows[i : i + batch_size], image_rows[i : i + batch_size]
+            out.append(
+                match({k: x[t] for k, x in text.items()}, token_ids[t], {k: x[v] for k, x in image.items()}).numpy()
+            )
         return np.concatenate(out)
 
     return score
 
 
-def evaluate_retrieval(model, preprocessor: TextPreprocessor, images: np.ndarray,
-                       texts: Sequence[str], image_index: np.ndarray, image_size: tuple[int, int],
-                       k_test: int | None = None, progress: bool = False) -> dict[str, dict[str, float]]:
+def evaluate_retrieval(
+    model,
+    preprocessor: TextPreprocessor,
+    images: np.ndarray,
+    texts: Sequence[str],
+    image_index: np.ndarray,
+    image_size: tuple[int, int],
+    k_test: int | None = None,
+    progress: bool = False,
+) -> dict[str, dict[str, float]]:
     """Recall@1/5/10 both ways for uint8 `images` [N, H, W, 3] and their captions
     (`image_index[t]`: text t's image row) by ITC similarity ("itc"), and with the top `k_test`
     re-ranked by the ITM head ("itc+itm", needs a model with a fusion head)."""
@@ -174,8 +188,10 @@ def evaluate_retrieval(model, preprocessor: TextPreprocessor, images: np.ndarray
         scale = float(model.scale)
         i2t = rerank(similarity, lambda img, txt: score(txt, img), k_test, scale)
         t2i = rerank(similarity.T, score, k_test, scale).T
-        both = {**{k: v for k, v in recall_at_k(i2t, image_index).items() if k.startswith("i2t")},
-                **{k: v for k, v in recall_at_k(t2i, image_index).items() if k.startswith("t2i")}}
+        both = {
+            **{k: v for k, v in recall_at_k(i2t, image_index).items() if k.startswith("i2t")},
+            **{k: v for k, v in recall_at_k(t2i, image_index).items() if k.startswith("t2i")},
+        }
         both["r_mean"] = float(np.mean(list(both.values())))
         results["itc+itm"] = both
     return results
@@ -186,8 +202,7 @@ def flat_metrics(results: dict[str, dict[str, float]]) -> dict[str, float]:
     return {f"{key}/{name}": value for key, row in results.items() for name, value in row.items()}
 
 
-def build_index(bundle, items: Sequence[str], kind: str, batch_size: int = 128,
-                progress: bool = False) -> Index:
+def build_index(bundle, items: Sequence[str], kind: str, batch_size: int = 128, progress: bool = False) -> Index:
     """Embeds image files (kind="image") or texts (kind="text") with a bundle's model."""
     model = bundle.model
     if kind not in KINDS:
@@ -201,8 +216,9 @@ def build_index(bundle, items: Sequence[str], kind: str, batch_size: int = 128,
     return Index(embeddings, [str(i) for i in items], kind)
 
 
-def query(bundle, index: Index, text: str | None = None, image: str | None = None, k: int = 5,
-          rerank_k: int | None = None) -> list[tuple[str, float]]:
+def query(
+    bundle, index: Index, text: str | None = None, image: str | None = None, k: int = 5, rerank_k: int | None = None
+) -> list[tuple[str, float]]:
     """Top-k (id, score) of `index` for one text (image index) or one image file (text index).
 
     Scores are cosine similarities; with `rerank_k`, the top `rerank_k` are
@@ -223,11 +239,12 @@ def query(bundle, index: Index, text: str | None = None, image: str | None = Non
     ids, scores = [index.ids[r] for r in rows[0]], [float(s) for s in scores[0]]
     if rerank_k:
         top = ids[:rerank_k]
-        probabilities = bundle.predict(top, [text] * len(top)) if text is not None else \
-            bundle.predict([image] * len(top), top)
+        probabilities = (
+            bundle.predict(top, [text] * len(top)) if text is not None else bundle.predict([image] * len(top), top)
+        )
         probabilities = np.clip(probabilities, 1e-7, 1 - 1e-7)
         itm_logits = np.log(probabilities) - np.log1p(-probabilities)
-        combined = itm_logits + float(model.scale) * np.asarray(scores[:len(top)])
+        combined = itm_logits + float(model.scale) * np.asarray(scores[: len(top)])
         order = np.argsort(-combined, kind="stable")
         ids = [top[i] for i in order] + ids[rerank_k:]
         scores = [float(combined[i]) for i in order] + scores[rerank_k:]

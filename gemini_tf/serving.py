@@ -25,7 +25,9 @@ def _image_bytes(image: bytes | str | os.PathLike) -> bytes:
 
 
 def rest_request(
-    images: Sequence[bytes | str], texts: Sequence[str], columnar: bool = False,
+    images: Sequence[bytes | str],
+    texts: Sequence[str],
+    columnar: bool = False,
     signature_name: str = "serving_default",
 ) -> dict:
     """The JSON body for `POST /v1/models/NAME:predict` (row or columnar format)."""
@@ -33,15 +35,19 @@ def rest_request(
         raise ValueError(f"Got {len(images)} images but {len(texts)} texts.")
     encoded = [{"b64": base64.b64encode(_image_bytes(i)).decode("ascii")} for i in images]
     if columnar:
-        return {"signature_name": signature_name,
-                "inputs": {"image_bytes": encoded, "text": list(texts)}}
-    return {"signature_name": signature_name,
-            "instances": [{"image_bytes": i, "text": t} for i, t in zip(encoded, texts)]}
+        return {"signature_name": signature_name, "inputs": {"image_bytes": encoded, "text": list(texts)}}
+    return {
+        "signature_name": signature_name,
+        "instances": [{"image_bytes": i, "text": t} for i, t in zip(encoded, texts)],
+    }
 
 
 def grpc_request(
-    images: Sequence[bytes | str], texts: Sequence[str], model_name: str,
-    signature_name: str = "serving_default", version: int | None = None,
+    images: Sequence[bytes | str],
+    texts: Sequence[str],
+    model_name: str,
+    signature_name: str = "serving_default",
+    version: int | None = None,
 ):
     """A `tensorflow_serving.apis.predict_pb2.PredictRequest` for `PredictionService.Predict`."""
     import tensorflow as tf
@@ -54,10 +60,8 @@ def grpc_request(
     request.model_spec.signature_name = signature_name
     if version is not None:
         request.model_spec.version.value = version
-    request.inputs["image_bytes"].CopyFrom(
-        tf.make_tensor_proto([_image_bytes(i) for i in images], dtype=tf.string))
-    request.inputs["text"].CopyFrom(
-        tf.make_tensor_proto([t.encode("utf-8") for t in texts], dtype=tf.string))
+    request.inputs["image_bytes"].CopyFrom(tf.make_tensor_proto([_image_bytes(i) for i in images], dtype=tf.string))
+    request.inputs["text"].CopyFrom(tf.make_tensor_proto([t.encode("utf-8") for t in texts], dtype=tf.string))
     return request
 
 

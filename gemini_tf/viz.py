@@ -40,8 +40,9 @@ def plot_history(history: dict[str, list[float]], metrics: Sequence[str] | None 
 
 def plot_accuracy_by_kind(results: dict[str, dict[str, float]]):
     """Grouped bars: accuracy on positives and on each negative kind, per model."""
-    kinds = sorted({k[4:] for r in results.values() for k in r if k.startswith("acc_")},
-                   key=lambda k: (k != "positive", k))
+    kinds = sorted(
+        {k[4:] for r in results.values() for k in r if k.startswith("acc_")}, key=lambda k: (k != "positive", k)
+    )
     width = 0.8 / len(results)
     fig, ax = plt.subplots(figsize=(1.2 * len(kinds) + 2, 3.5))
     for i, (name, metrics) in enumerate(results.items()):
@@ -77,8 +78,7 @@ def plot_attention(image: np.ndarray, tokens: Sequence[str], maps: np.ndarray, g
 
 def plot_variants(rows: dict[str, dict[str, float]]):
     """Bar charts of size, batch-1 latency and accuracy per deployed variant."""
-    panels = [("size_mb", "size (MB)"), ("p50_ms_b1", "p50 latency, batch 1 (ms)"),
-              ("accuracy", "accuracy (%)")]
+    panels = [("size_mb", "size (MB)"), ("p50_ms_b1", "p50 latency, batch 1 (ms)"), ("accuracy", "accuracy (%)")]
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4))
     for ax, (key, title) in zip(axes, panels):
         names = [n for n, r in rows.items() if key in r]

@@ -29,8 +29,7 @@ def _all_caption_words():
     for colour in shapes.COLOUR_NAMES:
         for shape in shapes.SHAPES:
             for relation in shapes.RELATIONS:
-                out.append(shapes.Caption("relation", colour, shape, relation=relation,
-                                          colour2=colour, shape2=shape))
+                out.append(shapes.Caption("relation", colour, shape, relation=relation, colour2=colour, shape2=shape))
             for size in shapes.SIZES:
                 out.append(shapes.Caption("attribute", colour, shape, size=size))
             for count in range(1, 5):
@@ -50,8 +49,14 @@ def trained_bundle(tmp_path_factory):
     """A tiny ITM model trained for one short epoch (enough for export/parity tests)."""
     from gemini_tf.training import train
 
-    return train(str(tmp_path_factory.mktemp("bundle")), epochs=1, train_scenes=96,
-                 validation_scenes=32, batch_size=16, verbose=0)
+    return train(
+        str(tmp_path_factory.mktemp("bundle")),
+        epochs=1,
+        train_scenes=96,
+        validation_scenes=32,
+        batch_size=16,
+        verbose=0,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -79,8 +84,13 @@ def contrastive_bundle(tmp_path_factory):
     import gemini_tf
 
     return gemini_tf.train(
-        str(tmp_path_factory.mktemp("contrastive")), matching="contrastive", train_scenes=128,
-        validation_scenes=32, epochs=1, batch_size=32, verbose=0,
+        str(tmp_path_factory.mktemp("contrastive")),
+        matching="contrastive",
+        train_scenes=128,
+        validation_scenes=32,
+        epochs=1,
+        batch_size=32,
+        verbose=0,
     )
 
 
@@ -111,7 +121,7 @@ def bad_data(tmp_path):
         ("images/good1.jpg", "another photo", "False"),
     ]
     manifest = tmp_path / "manifest.csv"
-    manifest.write_text("image,text,label\n" + "".join(f"{i},{t},{l}\n" for i, t, l in rows))
+    manifest.write_text("image,text,label\n" + "".join(f"{image},{text},{label}\n" for image, text, label in rows))
     return manifest
 
 
@@ -123,6 +133,9 @@ def run_python(script: str):
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     return subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, cwd=root,
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=root,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": root},
     )

@@ -5,8 +5,14 @@ from gemini_tf.preprocessing.augment import allows_flip, augment, random_resized
 
 
 def test_flip_is_refused_for_captions_that_name_a_side():
-    texts = ["A dog jumps to the left", "a man on the RIGHT side", "a red circle left of a square",
-             "two dogs play in the snow", "leftover pizza on a plate", "a bright light"]
+    texts = [
+        "A dog jumps to the left",
+        "a man on the RIGHT side",
+        "a red circle left of a square",
+        "two dogs play in the snow",
+        "leftover pizza on a plate",
+        "a bright light",
+    ]
     assert [bool(allows_flip(tf.constant(t))) for t in texts] == [False, False, False, True, True, True]
 
 
@@ -14,7 +20,7 @@ def test_crop_output_shape_and_range():
     image = tf.constant(np.random.default_rng(0).integers(0, 256, (80, 100, 3)), tf.uint8)
     crop = random_resized_crop(image, (64, 48))
     assert crop.shape == (64, 48, 3) and crop.dtype == tf.float32
-    assert 0.0 <= float(tf.reduce_min(crop)) and float(tf.reduce_max(crop)) <= 1.0
+    assert float(tf.reduce_min(crop)) >= 0.0 and float(tf.reduce_max(crop)) <= 1.0
 
 
 def test_side_captions_are_never_mirrored():

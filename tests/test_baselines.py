@@ -3,7 +3,10 @@ import numpy as np
 import tensorflow as tf
 
 from gemini_tf.baselines.classifiers import (
-    image_only_model, majority_baseline, text_only_model, tfidf_baseline,
+    image_only_model,
+    majority_baseline,
+    text_only_model,
+    tfidf_baseline,
 )
 from gemini_tf.baselines.clip import clip_backbone, clip_matcher
 from gemini_tf.config import GeminiConfig
@@ -48,4 +51,7 @@ def test_majority_and_tfidf_baselines():
     texts = ["there is a yellow block", "no yellow block here", "there is a blue block", "no blue block here"] * 5
     labels = [1, 0, 1, 0] * 5
     model = tfidf_baseline().fit(texts, labels)
-    assert (model.predict_proba(["there is a black block", "no black block here"])[:, 1] > 0.5).tolist() == [True, False]
+    assert (model.predict_proba(["there is a black block", "no black block here"])[:, 1] > 0.5).tolist() == [
+        True,
+        False,
+    ]

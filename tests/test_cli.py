@@ -8,8 +8,7 @@ from PIL import Image
 from gemini_tf.cli import main
 from gemini_tf.data import shapes
 
-TINY_RUN = ["--epochs", "1", "--train-scenes", "64", "--validation-scenes", "32",
-            "--batch-size", "16", "--quiet"]
+TINY_RUN = ["--epochs", "1", "--train-scenes", "64", "--validation-scenes", "32", "--batch-size", "16", "--quiet"]
 
 
 @pytest.fixture(scope="module")
@@ -35,15 +34,15 @@ def test_predict_image_file_and_text(trained_dir, tmp_path, capsys):
     scenes = shapes.generate_scenes(1, "test")
     path = tmp_path / "scene.png"
     Image.fromarray(shapes.render(scenes)[0]).save(path)
-    assert main(["predict", "--model", str(trained_dir), "--image", str(path),
-                 "--text", "a small red circle"]) == 0
+    assert main(["predict", "--model", str(trained_dir), "--image", str(path), "--text", "a small red circle"]) == 0
     answer = json.loads(capsys.readouterr().out)
     assert 0.0 <= answer["probability"] <= 1.0 and answer["label"] in ("match", "no_match")
 
 
 def test_classify_task_with_concat(tmp_path):
-    assert main(["train", "--task", "classify", "--fusion", "concat",
-                 "--output-dir", str(tmp_path / "m"), *TINY_RUN]) == 0
+    assert (
+        main(["train", "--task", "classify", "--fusion", "concat", "--output-dir", str(tmp_path / "m"), *TINY_RUN]) == 0
+    )
     meta = json.loads((tmp_path / "m" / "gemini_tf.json").read_text())
     assert meta["label_names"] == ["false", "true"]
 
@@ -62,11 +61,16 @@ def test_bad_arguments_get_one_clear_line(argv, message, capsys):
     assert message in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("argv, value", [(["train", "--task", "caption"], "caption"),
-                                         (["train", "--preset", "huge"], "huge"),
-                                         (["train", "--fusion", "sum"], "sum"),
-                                         (["train", "--matching", "groups"], "groups"),
-                                         (["evaluate", "--model", "m", "--split", "dev"], "dev")])
+@pytest.mark.parametrize(
+    "argv, value",
+    [
+        (["train", "--task", "caption"], "caption"),
+        (["train", "--preset", "huge"], "huge"),
+        (["train", "--fusion", "sum"], "sum"),
+        (["train", "--matching", "groups"], "groups"),
+        (["evaluate", "--model", "m", "--split", "dev"], "dev"),
+    ],
+)
 def test_unknown_choices_are_rejected_by_argparse_with_the_choices(argv, value, capsys):
     with pytest.raises(SystemExit):
         main(argv)
@@ -79,12 +83,31 @@ def test_the_command_starts_quietly(tmp_path):
     import sys
 
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    result = subprocess.run([sys.executable, "-m", "gemini_tf", "predict", "--model", str(tmp_path),
-                             "--image", "x.png", "--text", "a red circle"], capture_output=True, text=True, env=env)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gemini_tf",
+            "predict",
+            "--model",
+            str(tmp_path),
+            "--image",
+            "x.png",
+            "--text",
+            "a red circle",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.strip().splitlines() == ["gemini-tf predict: error: Image file not found: x.png"]
-    loud = subprocess.run([sys.executable, "-c", "import tensorflow as tf; tf.constant(1) + 1"],
-                          capture_output=True, text=True, env={**env, "TF_CPP_MIN_LOG_LEVEL": "0"})
+    loud = subprocess.run(
+        [sys.executable, "-c", "import tensorflow as tf; tf.constant(1) + 1"],
+        capture_output=True,
+        text=True,
+        env={**env, "TF_CPP_MIN_LOG_LEVEL": "0"},
+    )
     assert loud.stderr.strip()  # the logging this test expects to be silenced does exist
 
 
@@ -112,12 +135,31 @@ def test_model_dir_without_a_gemini_model(tmp_path, capsys):
 def test_export_saved_model_then_tflite(trained_dir, tmp_path, capsys):
     base = tmp_path / "serving"
     assert main(["export", "--model", str(trained_dir), "--name", "shapes", "--base-dir", str(base)]) == 0
-    assert main(["export", "--model", str(trained_dir), "--name", "shapes", "--base-dir", str(base),
-                 "--format", "tflite", "--quantize", "none", "dynamic"]) == 0
+    assert (
+        main(
+            [
+                "export",
+                "--model",
+                str(trained_dir),
+                "--name",
+                "shapes",
+                "--base-dir",
+                str(base),
+                "--format",
+                "tflite",
+                "--quantize",
+                "none",
+                "dynamic",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert f"SavedModel: {base}/shapes/1" in out and f"SavedModel: {base}/shapes/2" in out
     assert (base / "shapes" / "tflite" / "tensors_dynamic.tflite").is_file()
     assert (base / "shapes" / "tflite" / "text_none.tflite").is_file()
-    assert main(["export", "--model", str(trained_dir), "--name", "shapes", "--base-dir", str(base),
-                 "--version", "1"]) == 2
+    assert (
+        main(["export", "--model", str(trained_dir), "--name", "shapes", "--base-dir", str(base), "--version", "1"])
+        == 2
+    )
     assert "never overwrite" in capsys.readouterr().err

@@ -27,19 +27,51 @@ def scene_folder(tmp_path_factory):
 
 def test_contrastive_train_index_and_retrieve(tmp_path, scene_folder, capsys):
     model = tmp_path / "model"
-    assert main(["train", "--matching", "contrastive", "--contrastive-loss", "sigmoid", "--train-scenes", "64",
-                 "--validation-scenes", "32", "--output-dir", str(model), *TINY]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--matching",
+                "contrastive",
+                "--contrastive-loss",
+                "sigmoid",
+                "--train-scenes",
+                "64",
+                "--validation-scenes",
+                "32",
+                "--output-dir",
+                str(model),
+                *TINY,
+            ]
+        )
+        == 0
+    )
     assert json.loads((model / "gemini_tf.json").read_text())["config"]["contrastive_loss"] == "sigmoid"
     index = tmp_path / "gallery.npz"
     assert main(["index", "--model", str(model), "--images", str(scene_folder), "--out", str(index)]) == 0
     capsys.readouterr()
-    assert main(["retrieve", "--model", str(model), "--index", str(index),
-                 "--text", "a small red circle", "--k", "3", "--rerank", "5"]) == 0
+    assert (
+        main(
+            [
+                "retrieve",
+                "--model",
+                str(model),
+                "--index",
+                str(index),
+                "--text",
+                "a small red circle",
+                "--k",
+                "3",
+                "--rerank",
+                "5",
+            ]
+        )
+        == 0
+    )
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 3 and all(line.split()[-1].endswith(".png") for line in lines)
     # An image query needs a text index: one clear line, exit code 2.
-    assert main(["retrieve", "--model", str(model), "--index", str(index),
-                 "--image", str(scene_folder / "0.png")]) == 2
+    assert main(["retrieve", "--model", str(model), "--index", str(index), "--image", str(scene_folder / "0.png")]) == 2
     assert "needs an index of texts" in capsys.readouterr().err
 
 
@@ -65,24 +97,39 @@ def test_train_a_classifier_from_a_manifest_reports_skipped_rows(tmp_path, scene
     manifest = scene_folder / "with_bad_rows.csv"
     rows = (scene_folder / "statements.csv").read_text().splitlines()
     manifest.write_text("\n".join(rows + ["missing.png,a red circle,yes", "0.png,a red circle,maybe"]) + "\n")
-    assert main(["train", "--task", "classify", "--data", str(manifest),
-                 "--output-dir", str(tmp_path / "m"), *TINY]) == 0
+    assert (
+        main(["train", "--task", "classify", "--data", str(manifest), "--output-dir", str(tmp_path / "m"), *TINY]) == 0
+    )
     err = capsys.readouterr().err  # reports are logged, not printed by the library
     assert "2 skipped" in err and "missing_image: 1" in err and "bad_label: 1" in err
-    assert main(["train", "--task", "classify", "--data", str(manifest), "--strict",
-                 "--output-dir", str(tmp_path / "strict"), *TINY]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--task",
+                "classify",
+                "--data",
+                str(manifest),
+                "--strict",
+                "--output-dir",
+                str(tmp_path / "strict"),
+                *TINY,
+            ]
+        )
+        == 2
+    )
     assert f"{manifest}:98: image file not found" in capsys.readouterr().err
 
 
 def test_evaluate_scores_held_out_images_only_and_says_which(tmp_path, scene_folder, capsys):
     manifest = scene_folder / "statements.csv"
-    assert main(["train", "--task", "classify", "--data", str(manifest), "--output-dir", str(tmp_path / "m"),
-                 *TINY]) == 0
+    assert (
+        main(["train", "--task", "classify", "--data", str(manifest), "--output-dir", str(tmp_path / "m"), *TINY]) == 0
+    )
     capsys.readouterr()
     rows = [line.split(",")[0] for line in manifest.read_text().splitlines()[1:]]
     parts = parts_of(rows)
-    for split, expected in (("test", (parts == "test").sum()), ("train", (parts == "train").sum()),
-                            ("all", len(rows))):
+    for split, expected in (("test", (parts == "test").sum()), ("train", (parts == "train").sum()), ("all", len(rows))):
         args = ["evaluate", "--model", str(tmp_path / "m"), "--data", str(manifest), "--json"]
         assert main(args + (["--split", split] if split != "test" else [])) == 0  # default: test
         metrics = json.loads(capsys.readouterr().out)
@@ -93,10 +140,26 @@ def test_evaluate_scores_held_out_images_only_and_says_which(tmp_path, scene_fol
 
 def test_too_little_data_for_one_batch_is_a_clear_error(tmp_path, scene_folder, capsys):
     manifest = tmp_path / "tiny.csv"
-    manifest.write_text("image,text,label\n" + "".join(
-        f"{scene_folder / f'{i}.png'},a red circle,{i % 2}\n" for i in range(6)))
-    assert main(["train", "--task", "classify", "--data", str(manifest), "--batch-size", "64",
-                 "--output-dir", str(tmp_path / "m"), "--quiet"]) == 2
+    manifest.write_text(
+        "image,text,label\n" + "".join(f"{scene_folder / f'{i}.png'},a red circle,{i % 2}\n" for i in range(6))
+    )
+    assert (
+        main(
+            [
+                "train",
+                "--task",
+                "classify",
+                "--data",
+                str(manifest),
+                "--batch-size",
+                "64",
+                "--output-dir",
+                str(tmp_path / "m"),
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert f"manifest {manifest}: the train part has" in err and "fewer than one batch (64)" in err
 

@@ -5,18 +5,21 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import run_python
 from gemini_tf.models.contrastive import infonce_loss, sample_hard_negatives, sigmoid_loss
 from gemini_tf.models.contrastive_head import ContrastiveHead
 from gemini_tf.models.contrastive_trainer import ContrastiveTrainer
 from gemini_tf.models.gemini import gemini_model
+
+from conftest import run_python
 
 IDENTITY = np.eye(3, dtype="float32")
 
 
 def test_infonce_matches_hand_computation():
     # Cosine 1 on the diagonal, 0 elsewhere, scale 2: every row is -log(e^2 / (e^2 + 2)).
-    assert float(infonce_loss(IDENTITY, np.array([0, 1, 2]), 2.0)) == pytest.approx(math.log(1 + 2 * math.exp(-2)), 1e-5)
+    assert float(infonce_loss(IDENTITY, np.array([0, 1, 2]), 2.0)) == pytest.approx(
+        math.log(1 + 2 * math.exp(-2)), 1e-5
+    )
     # Rows 0 and 1 show the same image: each leaves the other out of its softmax.
     expected = (2 * math.log(1 + math.exp(-2)) + math.log(1 + 2 * math.exp(-2))) / 3
     assert float(infonce_loss(IDENTITY, np.array([7, 7, 3]), 2.0)) == pytest.approx(expected, 1e-5)
@@ -94,7 +97,8 @@ def test_contrastive_head_owns_scale_bias_and_loss():
     assert [w.name for w in head.trainable_weights] == ["log_scale", "bias"]
     np.testing.assert_allclose(head(IDENTITY), 10.0 * IDENTITY - 10.0, atol=1e-5)
     assert float(head.contrastive_loss(IDENTITY, np.arange(3))) == pytest.approx(
-        float(sigmoid_loss(IDENTITY, np.arange(3), 10.0, -10.0)), 1e-6)
+        float(sigmoid_loss(IDENTITY, np.arange(3), 10.0, -10.0)), 1e-6
+    )
     infonce = ContrastiveHead("infonce")
     infonce.build()
     assert [w.name for w in infonce.trainable_weights] == ["log_scale"]  # InfoNCE is shift-invariant

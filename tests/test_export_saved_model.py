@@ -8,11 +8,12 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import encode_image
 
 from gemini_tf.data import shapes
 from gemini_tf.export.saved_model import export_saved_model
 from gemini_tf.serving import grpc_request, parse_grpc_response, parse_rest_response, rest_request
+
+from conftest import encode_image
 
 PROBE = os.path.join(os.path.dirname(__file__), "..", "gemini_tf", "export", "serving_probe.py")
 
@@ -20,16 +21,20 @@ PROBE = os.path.join(os.path.dirname(__file__), "..", "gemini_tf", "export", "se
 def probe(*args: str) -> tuple[int, str, str]:
     """Runs serving_probe.py as a file: a fresh process with tensorflow + tensorflow_text only."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    result = subprocess.run([sys.executable, PROBE, *args], capture_output=True, text=True,
-                            env={**env, "TF_CPP_MIN_LOG_LEVEL": "2"}, cwd="/")
+    result = subprocess.run(
+        [sys.executable, PROBE, *args],
+        capture_output=True,
+        text=True,
+        env={**env, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        cwd="/",
+    )
     return result.returncode, result.stdout, result.stdout + result.stderr[-2000:]
 
 
 @pytest.fixture(scope="module")
 def test_images():
     scenes = shapes.make_pairs(3, "test", seed=0)
-    return scenes, [encode_image(scenes.images[0], "JPEG", quality=95),
-                    encode_image(scenes.images[1], "PNG")]
+    return scenes, [encode_image(scenes.images[0], "JPEG", quality=95), encode_image(scenes.images[1], "PNG")]
 
 
 def test_layout_versions_and_models_config(exported, trained_bundle):
@@ -37,11 +42,13 @@ def test_layout_versions_and_models_config(exported, trained_bundle):
     assert path == os.path.join(base, "shapes", "1")
     for name in ("saved_model.pb", "assets.extra/vocab.txt", "assets.extra/gemini_tf.json"):
         assert os.path.isfile(os.path.join(path, name))
-    meta = json.load(open(os.path.join(path, "assets.extra", "gemini_tf.json")))
+    with open(os.path.join(path, "assets.extra", "gemini_tf.json")) as f:
+        meta = json.load(f)
     assert meta["image_size"] == [64, 64] and meta["label_names"] == ["no_match", "match"]
     with pytest.raises(FileExistsError, match="never overwrite"):
         export_saved_model(trained_bundle, "shapes", base, version=1)
-    assert 'base_path: "/models/shapes"' in open(os.path.join(base, "models.config")).read()
+    with open(os.path.join(base, "models.config")) as f:
+        assert 'base_path: "/models/shapes"' in f.read()
     assert not [d for d in os.listdir(os.path.join(base, "shapes")) if d.startswith(".")]
 
 
@@ -63,7 +70,8 @@ def test_rest_request_through_the_server_loading_path(exported, trained_bundle, 
     assert ("predictions" in response) != columnar and response["gemini_tf_imported"] is False
     served = parse_rest_response(response)
     keras_probabilities = trained_bundle.predict(
-        np.stack([tf.io.decode_image(b, 3).numpy() for b in image_bytes]), texts)
+        np.stack([tf.io.decode_image(b, 3).numpy() for b in image_bytes]), texts
+    )
     np.testing.assert_allclose(served, keras_probabilities, atol=1e-5)
 
 
@@ -80,10 +88,12 @@ def test_grpc_predict_request_round_trip(exported, trained_bundle, test_images, 
     from tensorflow_serving.apis import predict_pb2
 
     reply = predict_pb2.PredictResponse()
-    reply.outputs["probability"].CopyFrom(tf.make_tensor_proto(
-        np.asarray(response["outputs"]["probability"], np.float32)))
+    reply.outputs["probability"].CopyFrom(
+        tf.make_tensor_proto(np.asarray(response["outputs"]["probability"], np.float32))
+    )
     keras_probabilities = trained_bundle.predict(
-        np.stack([tf.io.decode_image(b, 3).numpy() for b in image_bytes]), pairs.texts[:2])
+        np.stack([tf.io.decode_image(b, 3).numpy() for b in image_bytes]), pairs.texts[:2]
+    )
     np.testing.assert_allclose(parse_grpc_response(reply), keras_probabilities, atol=1e-5)
 
 

@@ -25,10 +25,16 @@ def test_relative_and_absolute_paths(tmp_path):
     folder.mkdir()
     (folder / "c.jpg").write_bytes(jpeg_bytes(2))
     manifest = folder / "m.jsonl"
-    manifest.write_text("\n".join(json.dumps(r) for r in [
-        {"image": "c.jpg", "text": "relative", "label": 1},
-        {"image": str(absolute), "text": "absolute", "label": "no"},
-    ]) + "\n")
+    manifest.write_text(
+        "\n".join(
+            json.dumps(r)
+            for r in [
+                {"image": "c.jpg", "text": "relative", "label": 1},
+                {"image": str(absolute), "text": "absolute", "label": "no"},
+            ]
+        )
+        + "\n"
+    )
     records, report = read_manifest(str(manifest))
     assert [r.image for r in records] == [str(folder / "c.jpg"), str(absolute)]
     assert [r.label for r in records] == [1, 0]
@@ -40,7 +46,10 @@ def test_every_bad_reason_is_counted(bad_data):
     assert [r.text for r in records] == ["a photo", "another photo"]
     assert report.rows_read == 7 and report.used == 2
     assert dict(report.skipped) == {
-        "unreadable_image": 2, "missing_image": 1, "empty_text": 1, "bad_label": 1,
+        "unreadable_image": 2,
+        "missing_image": 1,
+        "empty_text": 1,
+        "bad_label": 1,
     }
     assert report.offenders[0].startswith(f"{bad_data}:3:")  # header is line 1
     assert "rows read" in report.summary() and "bad_label: 1" in report.summary()
@@ -86,3 +95,13 @@ def test_from_manifest_yields_model_batches_and_the_report(bad_data):
     assert token_ids.shape == (2, 8) and images.shape == (2, 32, 32, 3)
     np.testing.assert_array_equal(labels, [1, 0])
     assert report.used == 2 and report.num_skipped == 5
+
+
+def test_library_code_logs_reports_instead_of_printing(bad_data, capsys, caplog):
+    from gemini_tf.data.sources import open_source
+
+    with caplog.at_level("WARNING", logger="gemini_tf"):
+        pairs = open_source(str(bad_data)).pairs("all")
+    assert len(pairs) == 2
+    assert capsys.readouterr().out == ""
+    assert "5 skipped" in caplog.text and "missing_image: 1" in caplog.text

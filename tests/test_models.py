@@ -1,7 +1,6 @@
+import keras
 import numpy as np
 import pytest
-
-import keras
 
 from gemini_tf.config import FUSIONS, GeminiConfig
 from gemini_tf.models.gemini import GeminiModel, gemini_model
@@ -15,8 +14,9 @@ def test_keras_round_trip_gives_identical_outputs(tmp_path, fusion, model_inputs
     model.save(path)
     restored = keras.saving.load_model(path)
     assert isinstance(restored, GeminiModel)
-    np.testing.assert_array_equal(model.predict([token_ids, images], verbose=0),
-                                  restored.predict([token_ids, images], verbose=0))
+    np.testing.assert_array_equal(
+        model.predict([token_ids, images], verbose=0), restored.predict([token_ids, images], verbose=0)
+    )
     np.testing.assert_array_equal(model.embed_texts(token_ids), restored.embed_texts(token_ids))
     np.testing.assert_array_equal(model.embed_images(images), restored.embed_images(images))
 
@@ -35,8 +35,9 @@ def test_match_logits_are_the_outputs_before_the_sigmoid(model_inputs, preproces
     model = gemini_model("tiny", vocabulary_size=preprocessor.vocabulary_size)
     token_ids, images = model_inputs[0][:4], model_inputs[1][:4]
     logits = model.match_logits(model.text_encoder(token_ids), token_ids, model.image_encoder(images))
-    np.testing.assert_allclose(keras.ops.sigmoid(logits), model.predict([token_ids, images], verbose=0)[:, 0],
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        keras.ops.sigmoid(logits), model.predict([token_ids, images], verbose=0)[:, 0], atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("fusion", ["cross_attention", "grounded"])

@@ -8,8 +8,9 @@ from gemini_tf.data import pipeline
 
 
 def test_from_arrays_yields_model_ready_batches(shapes_pairs, preprocessor):
-    dataset = pipeline.from_arrays(shapes_pairs.images, shapes_pairs.texts, shapes_pairs.labels,
-                                   preprocessor, (64, 64), batch_size=16)
+    dataset = pipeline.from_arrays(
+        shapes_pairs.images, shapes_pairs.texts, shapes_pairs.labels, preprocessor, (64, 64), batch_size=16
+    )
     (token_ids, images), labels = next(iter(dataset))
     assert token_ids.shape == (16, 12) and token_ids.dtype.name == "int32"
     assert images.shape == (16, 64, 64, 3) and float(images.numpy().max()) <= 1.0
@@ -20,8 +21,9 @@ def test_from_arrays_yields_model_ready_batches(shapes_pairs, preprocessor):
 def test_from_image_bytes_decodes_and_resizes(preprocessor):
     buffer = io.BytesIO()
     Image.fromarray(np.full((30, 50, 3), 255, np.uint8)).save(buffer, format="JPEG")
-    dataset = pipeline.from_image_bytes([buffer.getvalue()] * 2, ["a red circle", "a blue square"],
-                                        [1, 0], preprocessor, (64, 64), batch_size=2)
+    dataset = pipeline.from_image_bytes(
+        [buffer.getvalue()] * 2, ["a red circle", "a blue square"], [1, 0], preprocessor, (64, 64), batch_size=2
+    )
     (token_ids, images), labels = next(iter(dataset))
     assert images.shape == (2, 64, 64, 3) and token_ids.shape == (2, 12)
 
@@ -41,11 +43,9 @@ def test_from_groups_labels_first_caption_true(preprocessor):
 def test_bad_labels_are_named(labels, message, preprocessor):
     n = len(labels)
     with pytest.raises(ValueError, match=message):
-        pipeline.from_arrays(np.zeros((n, 64, 64, 3), np.uint8), ["a red circle"] * n, labels,
-                             preprocessor, (64, 64))
+        pipeline.from_arrays(np.zeros((n, 64, 64, 3), np.uint8), ["a red circle"] * n, labels, preprocessor, (64, 64))
 
 
 def test_empty_text_names_the_row(preprocessor):
     with pytest.raises(ValueError, match="row 1 has an empty text"):
-        pipeline.from_arrays(np.zeros((2, 64, 64, 3), np.uint8), ["a red circle", " "], [0, 1],
-                             preprocessor, (64, 64))
+        pipeline.from_arrays(np.zeros((2, 64, 64, 3), np.uint8), ["a red circle", " "], [0, 1], preprocessor, (64, 64))

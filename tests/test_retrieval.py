@@ -86,6 +86,7 @@ def test_index_and_query_with_a_trained_bundle(contrastive_bundle, tmp_path):
     np.testing.assert_allclose(np.linalg.norm(index.embeddings, axis=1), 1.0, atol=1e-5)
     image_path = str(tmp_path / "scene.png")
     from PIL import Image
+
     Image.fromarray(pairs.images[0]).save(image_path)
     hits = retrieval.query(contrastive_bundle, index, image=image_path, k=3)
     assert len(hits) == 3 and hits[0][1] >= hits[1][1] >= hits[2][1]
@@ -119,9 +120,15 @@ def test_evaluation_scores_pairs_exactly_as_training_does(contrastive_bundle):
     keep = pairs.labels == 1
     images, texts = pairs.images[keep][:32], [t for t, k in zip(pairs.texts, keep) if k][:32]
     bundle = contrastive_bundle
-    (batch,) = next(iter(pipeline.from_captions(images, texts, np.arange(32), bundle.preprocessor,
-                                                bundle.config.image_size, batch_size=32)))
+    (batch,) = next(
+        iter(
+            pipeline.from_captions(
+                images, texts, np.arange(32), bundle.preprocessor, bundle.config.image_size, batch_size=32
+            )
+        )
+    )
     training_similarity = np.asarray(ContrastiveTrainer(bundle.model)(batch)["similarity"])
-    result = retrieval.evaluate_retrieval(bundle.model, bundle.preprocessor, images, texts, np.arange(32),
-                                          bundle.config.image_size)
+    result = retrieval.evaluate_retrieval(
+        bundle.model, bundle.preprocessor, images, texts, np.arange(32), bundle.config.image_size
+    )
     assert result["itc"] == recall_at_k(training_similarity, np.arange(32))

@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import encode_image
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
+
+from conftest import encode_image
 
 
 class ServingSession:
@@ -73,8 +74,9 @@ def test_broken_images_raise_invalid_argument(serving, name):
         serving([data()], ["a small red circle"])
 
 
-@pytest.mark.parametrize("text", ["", "a " * 5000, b"\xff\xfe\x80 red \xc3", "🙂 ñandú"],
-                         ids=["empty", "10000_chars", "not_utf8", "emoji"])
+@pytest.mark.parametrize(
+    "text", ["", "a " * 5000, b"\xff\xfe\x80 red \xc3", "🙂 ñandú"], ids=["empty", "10000_chars", "not_utf8", "emoji"]
+)
 def test_odd_texts_never_crash_or_give_nan(serving, text):
     try:
         out = serving([encode_image(rgb(), "PNG")], [text])
@@ -83,23 +85,39 @@ def test_odd_texts_never_crash_or_give_nan(serving, text):
     assert np.isfinite(out["probability"]).all()
 
 
+MAGIC = (b"\xff\xd8", b"\x89PNG", b"GIF8", b"BM")
+
+
 def test_a_thousand_random_byte_strings_leave_the_session_serving(serving):
+    """Random bytes are refused by name (never decoded into a guess), and the session keeps serving."""
     good_image = encode_image(rgb(), "PNG")
     expected = serving([good_image], ["a small red circle"])["probability"]
-    outcomes = {"error": 0, "ok": 0}
+    outcomes = {"refused": 0, "decoder_error": 0, "answered": 0}
 
-    @settings(max_examples=1000, deadline=None, derandomize=True,
-              suppress_health_check=list(HealthCheck))
-    @given(st.binary(min_size=0, max_size=2048), st.binary(max_size=64))
+    @settings(max_examples=1000, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @given(
+        st.one_of(
+            st.binary(max_size=2048),
+            st.sampled_from(MAGIC).flatmap(lambda magic: st.binary(max_size=512).map(lambda rest: magic + rest)),
+        ),
+        st.binary(max_size=64),
+    )
     def throw(image_bytes, text):
+        known_format = image_bytes.startswith(MAGIC)
         try:
             out = serving([image_bytes], [text])
-        except tf.errors.InvalidArgumentError:
-            outcomes["error"] += 1
+        except tf.errors.InvalidArgumentError as error:
+            if not known_format:  # empty or unknown bytes: our own check, naming the input
+                assert "image_bytes:" in error.message
+                outcomes["refused"] += 1
+            else:  # a known header over garbage: the decoder's own error
+                outcomes["decoder_error"] += 1
             return
-        outcomes["ok"] += 1
-        assert np.isfinite(out["probability"]).all()
+        assert known_format, "bytes of no image format were decoded"
+        assert np.isfinite(out["probability"]).all() and 0 <= out["probability"][0] <= 1
+        outcomes["answered"] += 1
 
     throw()
     assert sum(outcomes.values()) >= 1000
+    assert outcomes["refused"] > 100 and outcomes["decoder_error"] > 100  # both paths were exercised
     np.testing.assert_allclose(serving([good_image], ["a small red circle"])["probability"], expected)

@@ -32,7 +32,7 @@ def test_positive_captions_are_true_and_render_objects():
         assert shapes.is_true(shapes.describe(objects, rng), objects)
         # Every object paints at least a few pixels of its colour.
         for _, colour, _, row, col in objects:
-            cell = images[i, row * 16:(row + 1) * 16, col * 16:(col + 1) * 16]
+            cell = images[i, row * 16 : (row + 1) * 16, col * 16 : (col + 1) * 16]
             rgb = np.array(shapes.COLOURS[shapes.COLOUR_NAMES[colour]])
             assert (cell == rgb).all(-1).sum() >= 5
 
@@ -55,7 +55,11 @@ def test_hard_negatives_differ_in_exactly_one_property_and_are_false(seed):
             changed = _differences(truth, negative)
             if kind == "swap":
                 assert (negative.colour, negative.shape, negative.colour2, negative.shape2) == (
-                    truth.colour2, truth.shape2, truth.colour, truth.shape)
+                    truth.colour2,
+                    truth.shape2,
+                    truth.colour,
+                    truth.shape,
+                )
             elif kind == "colour":
                 assert changed in ({"colour"}, {"colour2"})
             elif kind == "shape":
@@ -84,3 +88,74 @@ def test_bad_arguments():
         shapes.generate_scenes(5, "dev")
     with pytest.raises(ValueError, match="multiple"):
         shapes.render(shapes.generate_scenes(2), 30)
+
+
+def _things(caption):
+    return [(caption.colour, caption.shape)] + (
+        [(caption.colour2, caption.shape2)] if caption.kind == "relation" else []
+    )
+
+
+def test_held_out_combinations_never_occur_in_training_data():
+    """Checked over generated training scenes, captions, groups and every negative."""
+    scenes = shapes.generate_scenes(4000, "train", seed=0)
+    objects = {(shapes.COLOUR_NAMES[o[1]], shapes.SHAPES[o[0]]) for i in range(len(scenes)) for o in scenes.objects(i)}
+    assert not objects & shapes.HELD_OUT_OBJECTS
+    assert len(objects) == len(shapes.COLOUR_NAMES) * len(shapes.SHAPES) - len(shapes.HELD_OUT_OBJECTS)
+    phrases = {f"{colour} {shape}" for colour, shape in shapes.HELD_OUT_OBJECTS}
+    plurals = {f"{colour} {shape}s" for colour, shape in shapes.HELD_OUT_OBJECTS}
+    pairs = shapes.make_pairs(3000, "train", seed=0, negatives="all")
+    groups = shapes.make_groups(3000, "train", seed=0)
+    texts = pairs.texts + [t for group in groups.texts for t in group]
+    assert not [t for t in texts if any(p in t for p in phrases | plurals)]
+    # No training caption relates a held-out pair, in either order.
+    for first, second in (tuple(pair) for pair in shapes.HELD_OUT_PAIRS):
+        a, b = " ".join(first), " ".join(second)
+        assert not [t for t in texts if a in t and b in t]
+    assert not pairs.held_out.any()
+    test = shapes.make_pairs(1000, "test", seed=0, negatives="all")
+    assert 0.1 < test.held_out.mean() < 0.5  # the test split has both kinds of scenes
+    assert any(p in t for t in test.texts for p in phrases)
+
+
+def test_the_shifted_style_draws_the_same_scenes_differently():
+    scenes = shapes.generate_scenes(300, "test", seed=2)
+    default, shifted = shapes.render(scenes), shapes.render(scenes, style="shifted")
+    assert np.array_equal(default, shapes.render(scenes))  # deterministic
+    assert (default != shifted).any(axis=(1, 2, 3)).all()
+    centres, radii, colours, background = shapes.layout(scenes, 64, "shifted")
+    cell = 64 / scenes.grid
+    home = (np.stack([scenes.row, scenes.col], -1) + 0.5) * cell
+    moved = np.abs(centres - home)[scenes.valid]
+    assert (moved > 0.25 * cell).mean() > 0.2  # objects leave their cells' centres: off the patch grid
+    # Relations stay unambiguous: a different row is always at least half a cell away.
+    for i in range(len(scenes)):
+        rows, ys = scenes.row[i][scenes.valid[i]], centres[i][scenes.valid[i], 0]
+        for a in range(len(rows)):
+            for b in range(len(rows)):
+                if rows[a] < rows[b]:
+                    assert ys[b] - ys[a] >= 0.5 * cell
+    assert len(np.unique(background, axis=0)) > 1 and len(np.unique(radii[scenes.valid])) > 2
+
+
+def test_referents_and_patch_coverage():
+    objects = [(0, 0, 0, 0, 0), (1, 2, 1, 2, 1), (0, 0, 1, 3, 3)]  # (shape, colour, size, row, col)
+    red_circle = shapes.Caption("attribute", "red", "circle", size="small")
+    assert shapes.referents(red_circle, objects) == ([0], [])
+    count = shapes.Caption("count", "red", "circle", count=2)
+    assert shapes.referents(count, objects) == ([0, 2], [])
+    above = shapes.Caption("relation", "red", "circle", relation="above", colour2="blue", shape2="square")
+    assert shapes.referents(above, objects) == ([0], [1])
+    scenes = shapes.Scenes(
+        valid=np.array([[True, True, True, False]]),
+        shape=np.array([[0, 1, 0, 0]]),
+        colour=np.array([[0, 2, 0, 0]]),
+        size=np.array([[0, 1, 1, 0]]),
+        row=np.array([[0, 2, 3, 0]]),
+        col=np.array([[0, 1, 3, 0]]),
+        jitter=np.zeros((1, 4, 2)),
+        grid=4,
+    )
+    coverage = shapes.patch_coverage(scenes, 64, (4, 4))
+    assert [list(np.flatnonzero(c)) for c in coverage[0, :3]] == [[0], [9], [15]]
+    assert not coverage[0, 3].any()

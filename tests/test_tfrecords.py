@@ -6,6 +6,7 @@ import pytest
 from gemini_tf.data.sources import open_source
 from gemini_tf.data.splits import PARTS, parts_of
 from gemini_tf.data.tfrecords import TFRecordPairs, convert_manifest, read_tfrecords
+
 from conftest import jpeg_bytes
 
 
@@ -15,8 +16,9 @@ def test_round_trip_is_byte_identical(tmp_path):
         (tmp_path / name).write_bytes(data)
     texts = [f"caption number {i} with ünïcode" for i in range(7)]
     manifest = tmp_path / "m.csv"
-    manifest.write_text("image,text,label\n" + "".join(
-        f"img{i}.jpg,{texts[i]},{i % 2}\n" for i in range(7)), encoding="utf-8")
+    manifest.write_text(
+        "image,text,label\n" + "".join(f"img{i}.jpg,{texts[i]},{i % 2}\n" for i in range(7)), encoding="utf-8"
+    )
     paths, report = convert_manifest(str(manifest), str(tmp_path / "shards"), shards=3, progress=False)
     assert len(paths) == 3 and report.used == 7
     examples = list(read_tfrecords(str(tmp_path / "shards")).as_numpy_iterator())

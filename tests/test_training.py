@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import run_python
 from gemini_tf.models.gemini import gemini_model
 from gemini_tf.models.listwise_trainer import ListwiseTrainer
 from gemini_tf.training import FitSettings, fit, get_strategy, learning_rate_schedule
+
+from conftest import run_python
 
 
 @pytest.mark.parametrize("fusion", ["concat", "cross_attention"])
@@ -31,11 +32,21 @@ def test_gradients_reach_every_branch(fusion, model_inputs, shapes_pairs, prepro
         probabilities = model([token_ids[:16], images[:16]], training=True)
         loss = keras.losses.binary_crossentropy(shapes_pairs.labels[:16, None], probabilities)
     gradients = tape.gradient(loss, model.trainable_variables)
-    dead = [v.path for v, g in zip(model.trainable_variables, gradients)
-            if g is None or float(tf.reduce_max(tf.abs(g))) == 0.0]
+    dead = [
+        v.path
+        for v, g in zip(model.trainable_variables, gradients)
+        if g is None or float(tf.reduce_max(tf.abs(g))) == 0.0
+    ]
     assert dead == []
-    for part in (model.text_encoder, model.image_encoder, model.fusion, model.head, model.text_projection,
-                 model.image_projection, model.contrastive_head):
+    for part in (
+        model.text_encoder,
+        model.image_encoder,
+        model.fusion,
+        model.head,
+        model.text_projection,
+        model.image_projection,
+        model.contrastive_head,
+    ):
         assert part.trainable_variables
 
 
@@ -125,3 +136,44 @@ def test_steps_are_counted_one_way():
     assert settings.steps(10, drop_remainder=True) == 3  # never zero: the schedule needs a step
     with pytest.raises(ValueError, match="Unknown strategy 'tpu'"):
         FitSettings(strategy="tpu")
+
+
+class _FixedAttention:
+    """A stand-in model whose attention maps are given: uniform, or all on one patch."""
+
+    def __init__(self, patches: int, on: int | None = None):
+        self.patches, self.on = patches, on
+
+    def attention_maps(self, token_ids, images):
+        batch, length = token_ids.shape
+        if self.on is None:
+            return np.full((batch, 2, length, self.patches), 1.0 / self.patches, "float32")
+        maps = np.zeros((batch, 2, length, self.patches), "float32")
+        maps[..., self.on] = 1.0
+        return maps
+
+
+def test_word_object_attention_is_chance_for_uniform_attention(preprocessor):
+    from gemini_tf.bundle import GeminiBundle
+    from gemini_tf.config import GeminiConfig
+    from gemini_tf.data import shapes
+    from gemini_tf.evaluation import word_object_attention
+
+    config = GeminiConfig.from_preset("tiny")
+    uniform = word_object_attention(GeminiBundle(_FixedAttention(16), preprocessor, config), num_scenes=60)
+    assert uniform["word_object_attention"] == pytest.approx(uniform["chance"], abs=1e-6)
+    assert 1 / 16 <= uniform["chance"] < 0.2  # one or two of 16 patches per named object set
+    # All attention on the corner patch: share 1 exactly for the words whose objects sit in the corner cell.
+    corner = word_object_attention(GeminiBundle(_FixedAttention(16, on=0), preprocessor, config), num_scenes=60)
+    scenes = shapes.generate_scenes(60, "test", 0)
+    rng = np.random.default_rng([0, 7919])
+    in_corner, words = 0, 0
+    for i in range(len(scenes)):
+        objects = scenes.objects(i)
+        caption = shapes.describe(objects, rng)
+        first, second = shapes.referents(caption, objects)
+        for phrase in (first, second) if caption.kind == "relation" else (first,):
+            if phrase:  # a colour and a shape word name these objects
+                words += 2
+                in_corner += 2 * any(objects[k][3:] == (0, 0) for k in phrase)
+    assert corner["word_object_attention"] == pytest.approx(in_corner / words)

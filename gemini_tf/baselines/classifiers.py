@@ -27,21 +27,31 @@ def majority_baseline(train_labels) -> float:
 
 def tfidf_baseline() -> Pipeline:
     """Word 1-3-gram TF-IDF + logistic regression; fit(texts, labels), predict_proba(texts)."""
-    return make_pipeline(TfidfVectorizer(ngram_range=(1, 3), sublinear_tf=True),
-                         LogisticRegression(max_iter=2000, C=1.0))
+    return make_pipeline(
+        TfidfVectorizer(ngram_range=(1, 3), sublinear_tf=True), LogisticRegression(max_iter=2000, C=1.0)
+    )
 
 
 def _inputs(config: GeminiConfig):
-    return (keras.Input(shape=(config.sequence_length,), dtype="int32", name="token_ids"),
-            keras.Input(shape=(*config.image_size, 3), name="images"))
+    return (
+        keras.Input(shape=(config.sequence_length,), dtype="int32", name="token_ids"),
+        keras.Input(shape=(*config.image_size, 3), name="images"),
+    )
 
 
 def text_only_model(config: GeminiConfig) -> keras.Model:
     """Text encoder + sigmoid head; the images input is accepted and ignored."""
     token_ids, images = _inputs(config)
-    encoder = TextEncoder(config.vocabulary_size, config.sequence_length, config.hidden_dim,
-                          config.text_layers, config.num_heads, config.intermediate_dim, config.dropout,
-                          name="text_encoder")
+    encoder = TextEncoder(
+        config.vocabulary_size,
+        config.sequence_length,
+        config.hidden_dim,
+        config.text_layers,
+        config.num_heads,
+        config.intermediate_dim,
+        config.dropout,
+        name="text_encoder",
+    )
     output = keras.layers.Dense(1, activation="sigmoid", name="classify")(encoder(token_ids)["pooled"])
     return keras.Model([token_ids, images], output, name="text_only")
 
@@ -49,7 +59,15 @@ def text_only_model(config: GeminiConfig) -> keras.Model:
 def image_only_model(config: GeminiConfig) -> keras.Model:
     """Image encoder + sigmoid head; the token_ids input is accepted and ignored."""
     token_ids, images = _inputs(config)
-    encoder = ImageEncoder(config.image_size, config.stem_channels, config.hidden_dim, config.image_layers,
-                           config.num_heads, config.intermediate_dim, config.dropout, name="image_encoder")
+    encoder = ImageEncoder(
+        config.image_size,
+        config.stem_channels,
+        config.hidden_dim,
+        config.image_layers,
+        config.num_heads,
+        config.intermediate_dim,
+        config.dropout,
+        name="image_encoder",
+    )
     output = keras.layers.Dense(1, activation="sigmoid", name="classify")(encoder(images)["pooled"])
     return keras.Model([token_ids, images], output, name="image_only")

@@ -67,8 +67,12 @@ class ClipMatcher(keras.Model):
         return [*super().metrics, self.itc_loss_tracker]
 
     def get_config(self):
-        return {**super().get_config(), "backbone": keras.layers.serialize(self.backbone),
-                "sep_id": self.sep_id, "loss": self.loss_name}
+        return {
+            **super().get_config(),
+            "backbone": keras.layers.serialize(self.backbone),
+            "sep_id": self.sep_id,
+            "loss": self.loss_name,
+        }
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
@@ -77,27 +81,43 @@ class ClipMatcher(keras.Model):
         return cls(**config)
 
 
-def clip_backbone(config: GeminiConfig, num_layers: int, patch_size: int, embedding_dim: int
-                  ) -> keras_hub.models.CLIPBackbone:
+def clip_backbone(
+    config: GeminiConfig, num_layers: int, patch_size: int, embedding_dim: int
+) -> keras_hub.models.CLIPBackbone:
     """CLIP with Gemini's widths; +1 vocabulary entry for the remapped end token."""
     vision = keras_hub.models.CLIPVisionEncoder(
-        patch_size=patch_size, hidden_dim=config.hidden_dim, num_layers=num_layers,
-        num_heads=config.num_heads, intermediate_dim=config.intermediate_dim,
+        patch_size=patch_size,
+        hidden_dim=config.hidden_dim,
+        num_layers=num_layers,
+        num_heads=config.num_heads,
+        intermediate_dim=config.intermediate_dim,
         image_shape=(*config.image_size, 3),
     )
     text = keras_hub.models.CLIPTextEncoder(
-        vocabulary_size=config.vocabulary_size + 1, embedding_dim=config.hidden_dim,
-        hidden_dim=config.hidden_dim, num_layers=num_layers, num_heads=config.num_heads,
-        intermediate_dim=config.intermediate_dim, max_sequence_length=config.sequence_length,
+        vocabulary_size=config.vocabulary_size + 1,
+        embedding_dim=config.hidden_dim,
+        hidden_dim=config.hidden_dim,
+        num_layers=num_layers,
+        num_heads=config.num_heads,
+        intermediate_dim=config.intermediate_dim,
+        max_sequence_length=config.sequence_length,
     )
     return keras_hub.models.CLIPBackbone(vision, text, projection_dim=embedding_dim)
 
 
-def clip_matcher(config: GeminiConfig, target_parameters: int, sep_id: int, embedding_dim: int = 128,
-                 patch_size: int | None = None, loss: str = "infonce") -> ClipMatcher:
+def clip_matcher(
+    config: GeminiConfig,
+    target_parameters: int,
+    sep_id: int,
+    embedding_dim: int = 128,
+    patch_size: int | None = None,
+    loss: str = "infonce",
+) -> ClipMatcher:
     """The `ClipMatcher` whose layer count (1-8 per tower) gives the parameter count
     closest to `target_parameters` (e.g. a Gemini model's `count_params()`)."""
     patch_size = patch_size or config.patch_size
-    best = min(range(1, 9), key=lambda n: abs(
-        clip_backbone(config, n, patch_size, embedding_dim).count_params() - target_parameters))
+    best = min(
+        range(1, 9),
+        key=lambda n: abs(clip_backbone(config, n, patch_size, embedding_dim).count_params() - target_parameters),
+    )
     return ClipMatcher(clip_backbone(config, best, patch_size, embedding_dim), sep_id, loss)

@@ -38,23 +38,27 @@ class CaptionSet:
         return len(self.images)
 
     @classmethod
-    def from_records(cls, records: list[Record], report: DataReport | None = None) -> "CaptionSet":
+    def from_records(cls, records: list[Record], report: DataReport | None = None) -> CaptionSet:
         """Groups records by image file (in first-seen order)."""
         rows: dict[str, int] = {}
         index = [rows.setdefault(r.image, len(rows)) for r in records]
         return cls(list(rows), [r.text for r in records], np.asarray(index, np.int32), report)
 
-    def select_images(self, rows) -> "CaptionSet":
+    def select_images(self, rows) -> CaptionSet:
         """The images at `rows` (in that order) with all their captions, re-indexed."""
         rows = np.asarray(rows, np.int64)
         new_row = np.full(len(self.images), -1, np.int64)
         new_row[rows] = np.arange(len(rows))
         keep = new_row[self.image_index] >= 0
         images = self.images[rows] if isinstance(self.images, np.ndarray) else [self.images[r] for r in rows]
-        return CaptionSet(images, [t for t, k in zip(self.texts, keep) if k],
-                          new_row[self.image_index[keep]].astype(np.int32), self.report)
+        return CaptionSet(
+            images,
+            [t for t, k in zip(self.texts, keep) if k],
+            new_row[self.image_index[keep]].astype(np.int32),
+            self.report,
+        )
 
-    def first(self, count: int | None) -> "CaptionSet":
+    def first(self, count: int | None) -> CaptionSet:
         """The first `count` images with all their captions (all of them for None)."""
         return self if count is None else self.select_images(np.arange(min(count, self.num_images)))
 
@@ -83,5 +87,14 @@ class CaptionSet:
         partial batch (in-batch negatives need full batches).
         """
         size = tuple(int(s * AUGMENT_CACHE_SCALE) for s in image_size) if augment else tuple(image_size)
-        return pipeline.from_captions(self.pixels(size, progress), self.texts, self.image_index, preprocessor,
-                                      image_size, batch_size, shuffle, augment, seed)
+        return pipeline.from_captions(
+            self.pixels(size, progress),
+            self.texts,
+            self.image_index,
+            preprocessor,
+            image_size,
+            batch_size,
+            shuffle,
+            augment,
+            seed,
+        )

@@ -15,8 +15,9 @@ def is_flickr8k(path: str) -> bool:
     return all(os.path.exists(os.path.join(path, p)) for p in ("captions.csv", "images", "splits"))
 
 
-def load_flickr8k(path: str | None = None, split: str = "train", strict: bool = False,
-                  progress: bool = False) -> CaptionSet:
+def load_flickr8k(
+    path: str | None = None, split: str = "train", strict: bool = False, progress: bool = False
+) -> CaptionSet:
     """Captions of one split (`splits/<split>.txt` lists its image files).
 
     Missing or unreadable images and empty captions are skipped and counted in
@@ -37,8 +38,13 @@ def load_flickr8k(path: str | None = None, split: str = "train", strict: bool = 
             raise DataError(f"{captions_file}: expected columns image,caption; got {reader.fieldnames}.")
         for line, row in enumerate(reader, start=2):
             if row["image"] in wanted:
-                records.append(Record(os.path.join(path, "images", row["image"]), row["caption"] or "",
-                                      image_id=row["image"], where=f"{captions_file}:{line}"))
+                records.append(
+                    Record(
+                        os.path.join(path, "images", row["image"]),
+                        row["caption"] or "",
+                        image_id=row["image"],
+                        where=f"{captions_file}:{line}",
+                    )
+                )
     report = DataReport(f"flickr8k/{split}", strict=strict)
-    return CaptionSet.from_records(validate_records(records, report, check_images=False, progress=progress),
-                                   report)
+    return CaptionSet.from_records(validate_records(records, report, check_images=False, progress=progress), report)

@@ -43,14 +43,14 @@ class LabelledPairs:
     def __len__(self) -> int:
         return len(self.texts)
 
-    def select(self, rows) -> "LabelledPairs":
+    def select(self, rows) -> LabelledPairs:
         """The rows at `rows` (indices or a boolean mask), in that order."""
         rows = np.arange(len(self))[np.asarray(rows)]
         take = lambda values: None if values is None else [values[i] for i in rows]  # noqa: E731
         images = self.images[rows] if isinstance(self.images, np.ndarray) else take(self.images)
         return LabelledPairs(images, take(self.texts), self.labels[rows], take(self.groups), take(self.kinds))
 
-    def first(self, count: int | None) -> "LabelledPairs":
+    def first(self, count: int | None) -> LabelledPairs:
         """The first `count` rows (all of them for None)."""
         return self if count is None else self.select(np.arange(min(count, len(self))))
 

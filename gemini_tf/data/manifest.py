@@ -55,8 +55,7 @@ def _rows(path: str) -> Iterator[tuple[int, dict]]:
         if path.lower().endswith(".csv"):
             reader = csv.DictReader(f)
             if reader.fieldnames is None or not {"image", "text"} <= set(reader.fieldnames):
-                raise DataError(f"{path}: the header must name columns image,text[,label]; "
-                                f"got {reader.fieldnames}.")
+                raise DataError(f"{path}: the header must name columns image,text[,label]; got {reader.fieldnames}.")
             for row in reader:
                 yield reader.line_num, row
             return
@@ -68,13 +67,20 @@ def _rows(path: str) -> Iterator[tuple[int, dict]]:
             except json.JSONDecodeError as error:
                 raise DataError(f"{path}:{line_number}: not valid JSON ({error.msg}).") from error
             if not isinstance(row, dict) or "image" not in row or "text" not in row:
-                raise DataError(f"{path}:{line_number}: each line must be an object with "
-                                "\"image\" and \"text\" (and optionally \"label\").")
+                raise DataError(
+                    f"{path}:{line_number}: each line must be an object with "
+                    '"image" and "text" (and optionally "label").'
+                )
             yield line_number, row
 
 
-def iter_manifest(path: str, report: DataReport, allow_outside_root: bool = False,
-                  check_images: bool = True, require_labels: bool = False) -> Iterator[Record]:
+def iter_manifest(
+    path: str,
+    report: DataReport,
+    allow_outside_root: bool = False,
+    check_images: bool = True,
+    require_labels: bool = False,
+) -> Iterator[Record]:
     """Streams the usable records of a manifest, counting every row in `report`.
 
     With `require_labels` (classification), a row without a label is a bad label.
@@ -90,8 +96,11 @@ def iter_manifest(path: str, report: DataReport, allow_outside_root: bool = Fals
         where = f"{path}:{line}"
         image = str(row.get("image") or "")
         full = image if os.path.isabs(image) else os.path.normpath(os.path.join(root, image))
-        if not os.path.isabs(image) and not allow_outside_root and \
-                os.path.commonpath([root, os.path.abspath(full)]) != root:
+        if (
+            not os.path.isabs(image)
+            and not allow_outside_root
+            and os.path.commonpath([root, os.path.abspath(full)]) != root
+        ):
             report.skip(where, "outside_root", f"{image}; pass --allow-outside-root to permit it")
             continue
         label = None
@@ -109,18 +118,29 @@ def iter_manifest(path: str, report: DataReport, allow_outside_root: bool = Fals
             yield record
 
 
-def read_manifest(path: str, strict: bool = False, allow_outside_root: bool = False,
-                  check_images: bool = True, require_labels: bool = False
-                  ) -> tuple[list[Record], DataReport]:
+def read_manifest(
+    path: str,
+    strict: bool = False,
+    allow_outside_root: bool = False,
+    check_images: bool = True,
+    require_labels: bool = False,
+) -> tuple[list[Record], DataReport]:
     """All usable records of a manifest, and the report of what was skipped."""
     report = DataReport(path, strict=strict)
     records = list(iter_manifest(path, report, allow_outside_root, check_images, require_labels))
     return records, report
 
 
-def from_manifest(path: str, preprocessor, image_size: tuple[int, int], batch_size: int = 64,
-                  shuffle: bool = False, seed: int = 0, strict: bool = False,
-                  allow_outside_root: bool = False):
+def from_manifest(
+    path: str,
+    preprocessor,
+    image_size: tuple[int, int],
+    batch_size: int = 64,
+    shuffle: bool = False,
+    seed: int = 0,
+    strict: bool = False,
+    allow_outside_root: bool = False,
+):
     """Every row of a labelled manifest -> (((token_ids, images), labels) batches, `DataReport`).
 
     Rows are checked up front (files present and decodable, text, label), then

@@ -24,8 +24,9 @@ def is_nlvr(path: str) -> bool:
     return any(os.path.isfile(os.path.join(path, s, f"{s}.json")) for s in ("dev", "test", "train"))
 
 
-def load_nlvr(path: str | None = None, split: str = "dev", strict: bool = False,
-              progress: bool = False) -> tuple[list[Record], DataReport]:
+def load_nlvr(
+    path: str | None = None, split: str = "dev", strict: bool = False, progress: bool = False
+) -> tuple[list[Record], DataReport]:
     """The records of one split (six per sentence) and the report of skipped rows."""
     path = data_dir("nlvr", path)
     sentences_file = os.path.join(path, split, f"{split}.json")
@@ -50,8 +51,16 @@ def load_nlvr(path: str | None = None, split: str = "dev", strict: bool = False,
                     report.skip(where, "bad_label", repr(row.get("label")))
                 continue
             folder = os.path.join(path, split, "images", directory)
-            records += [Record(os.path.join(folder, f"{split}-{identifier}-{k}.png"), row.get("sentence") or "",
-                               label, image_id=identifier, where=where) for k in range(RENDERINGS)]
+            records += [
+                Record(
+                    os.path.join(folder, f"{split}-{identifier}-{k}.png"),
+                    row.get("sentence") or "",
+                    label,
+                    image_id=identifier,
+                    where=where,
+                )
+                for k in range(RENDERINGS)
+            ]
     return validate_records(records, report, check_images=False, progress=progress), report
 
 
@@ -59,8 +68,9 @@ def directory_of(record: Record) -> str:
     return os.path.basename(os.path.dirname(record.image))
 
 
-def split_by_directory(records: list[Record], validation_directories: Sequence[str] = ("5",)
-                       ) -> tuple[list[Record], list[Record]]:
+def split_by_directory(
+    records: list[Record], validation_directories: Sequence[str] = ("5",)
+) -> tuple[list[Record], list[Record]]:
     """(train, validation) by numbered directory: a sentence's six images never straddle."""
     held_out = set(map(str, validation_directories))
     train = [r for r in records if directory_of(r) not in held_out]

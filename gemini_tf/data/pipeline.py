@@ -27,13 +27,9 @@ def check_labels(labels, num_classes: int = 2, where: str = "labels") -> np.ndar
         raise ValueError(f"{where}: expected a non-empty 1-D list of labels, got shape {labels.shape}.")
     if not np.all(np.isin(labels, np.arange(num_classes))):
         bad = sorted({v for v in labels.tolist() if v not in range(num_classes)})[:5]
-        raise ValueError(
-            f"{where}: labels must be integers in 0..{num_classes - 1}; found {bad}."
-        )
+        raise ValueError(f"{where}: labels must be integers in 0..{num_classes - 1}; found {bad}.")
     if len(np.unique(labels)) < 2:
-        raise ValueError(
-            f"{where}: every label is {labels[0]}; a classifier needs both classes to learn."
-        )
+        raise ValueError(f"{where}: every label is {labels[0]}; a classifier needs both classes to learn.")
     return labels.astype(np.int32)
 
 
@@ -52,8 +48,7 @@ def _labelled_slices(images, texts: Sequence[str], labels, shuffle: bool, seed: 
     labels = check_labels(labels)
     if len(images) != len(texts) or len(texts) != len(labels):
         raise ValueError(
-            f"images ({len(images)}), texts ({len(texts)}) and labels ({len(labels)}) "
-            "must have the same length."
+            f"images ({len(images)}), texts ({len(texts)}) and labels ({len(labels)}) must have the same length."
         )
     dataset = tf.data.Dataset.from_tensor_slices(((texts, images), labels))
     if shuffle:
@@ -96,8 +91,9 @@ def from_image_bytes(
     return _decode_and_batch(dataset, lambda data: data, preprocessor, image_size, batch_size)
 
 
-def _decode_and_batch(dataset: tf.data.Dataset, read, preprocessor: TextPreprocessor,
-                      image_size: tuple[int, int], batch_size: int) -> tf.data.Dataset:
+def _decode_and_batch(
+    dataset: tf.data.Dataset, read, preprocessor: TextPreprocessor, image_size: tuple[int, int], batch_size: int
+) -> tf.data.Dataset:
     """((text, source), label) elements -> decoded in parallel, batched, tokenized.
 
     `read(source)` returns the encoded image bytes (identity, or read a file).

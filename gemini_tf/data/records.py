@@ -47,8 +47,7 @@ def image_problem(path: str, data: bytes | None = None) -> str | None:
     return None
 
 
-def usable(record: Record, report: DataReport, check_images: bool = True,
-           checked: dict | None = None) -> bool:
+def usable(record: Record, report: DataReport, check_images: bool = True, checked: dict | None = None) -> bool:
     """True if the record has text and a readable image; else skips it in `report`.
 
     `checked` caches image verdicts, so an image shared by several rows is read once.
@@ -58,8 +57,9 @@ def usable(record: Record, report: DataReport, check_images: bool = True,
         return False
     checked = {} if checked is None else checked
     if record.image not in checked:
-        checked[record.image] = image_problem(record.image) if check_images else (
-            None if os.path.isfile(record.image) else "missing_image")
+        checked[record.image] = (
+            image_problem(record.image) if check_images else (None if os.path.isfile(record.image) else "missing_image")
+        )
     if checked[record.image]:
         report.skip(record.where, checked[record.image], record.image)
         return False
@@ -81,10 +81,16 @@ def validate_records(
 
 def read_images(paths: list[str], size: tuple[int, int], progress: bool = False) -> np.ndarray:
     """Decodes and resizes image files -> uint8 [N, *size, 3] (an in-memory cache for training)."""
-    dataset = tf.data.Dataset.from_tensor_slices(list(paths)).map(
-        lambda path: tf.cast(tf.round(tf.image.resize(
-            decode_image(tf.io.read_file(path)), size, antialias=True)), tf.uint8),
-        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
-    ).batch(256)
+    dataset = (
+        tf.data.Dataset.from_tensor_slices(list(paths))
+        .map(
+            lambda path: tf.cast(
+                tf.round(tf.image.resize(decode_image(tf.io.read_file(path)), size, antialias=True)), tf.uint8
+            ),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+        .batch(256)
+    )
     batches = tqdm(dataset, total=-(-len(paths) // 256), desc="decoding images", disable=not progress)
     return np.concatenate([b.numpy() for b in batches]) if paths else np.zeros((0, *size, 3), np.uint8)

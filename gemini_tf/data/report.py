@@ -55,5 +55,10 @@ class DataReport:
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        return {"source": self.source, "rows_read": self.rows_read, "used": self.used,
-                "skipped": dict(self.skipped), "offenders": list(self.offenders)}
+        return {
+            "source": self.source,
+            "rows_read": self.rows_read,
+            "used": self.used,
+            "skipped": dict(self.skipped),
+            "offenders": list(self.offenders),
+        }

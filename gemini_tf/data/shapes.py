@@ -17,6 +17,16 @@ yes/no claim for the binary classification task.
 Splits are disjoint by construction: a scene's part is `data.splits`' rule applied
 to its content (objects and cells, jitter ignored), so the same arrangement can
 never appear in both train and test.
+
+Systematic generalisation is built in: a few colour-shape combinations
+(`HELD_OUT_OBJECTS`, e.g. "red triangle") never occur in training scenes, and a
+few pairs of seen combinations (`HELD_OUT_PAIRS`) are never related by a
+training caption — positives and negatives alike. Validation and test scenes
+have everything, and `PairSet.held_out` marks the pairs that need them.
+
+`render(..., style="shifted")` draws the same scenes differently (objects off
+the grid cells, other sizes within a class, other shades, another background):
+a model that binds words to objects should not care.
 """
 
 from __future__ import annotations
@@ -46,6 +56,11 @@ NUMBERS = ("zero", "one", "two", "three", "four")
 NEGATIVE_KINDS = ("random", "colour", "shape", "size", "count", "relation", "swap")
 HARD_KINDS = NEGATIVE_KINDS[1:]
 SHARE = {"train": 0.8, "validation": 0.1, "test": 0.1}  # of scenes drawn, by `data.splits`
+# Never in training scenes or captions (validation and test have them): see `mentions_held_out`.
+HELD_OUT_OBJECTS = frozenset({("red", "triangle"), ("blue", "circle"), ("yellow", "square")})
+HELD_OUT_PAIRS = frozenset(
+    {frozenset({("green", "circle"), ("purple", "square")}), frozenset({("purple", "triangle"), ("green", "square")})}
+)
 GRID = 4
 BACKGROUND = (24, 24, 32)
 MAX_OBJECTS = 4
@@ -85,7 +100,7 @@ class Scenes:
             )
         )
 
-    def subset(self, indices: np.ndarray) -> "Scenes":
+    def subset(self, indices: np.ndarray) -> Scenes:
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         return Scenes(**{k: (v if k == "grid" else v[indices]) for k, v in fields.items()})
 
@@ -125,11 +140,7 @@ class Caption(NamedTuple):
 
 def _matches(obj, colour: str, shape: str, size: str | None = None) -> bool:
     s, c, z, _, _ = obj
-    return (
-        SHAPES[s] == shape
-        and COLOUR_NAMES[c] == colour
-        and (size is None or SIZES[z] == size)
-    )
+    return SHAPES[s] == shape and COLOUR_NAMES[c] == colour and (size is None or SIZES[z] == size)
 
 
 def _related(a, b, relation: str) -> bool:
@@ -158,8 +169,63 @@ def is_true(caption: Caption, objects: list) -> bool:
     )
 
 
+def referents(caption: Caption, objects: list) -> tuple[list[int], list[int]]:
+    """Indices of the objects the caption's first and second noun phrase name (second: relations only).
+
+    Attribute: the objects with its colour, shape and size; count: with its
+    colour and shape; relation: the subjects that stand in the relation to some
+    object of the second phrase, and those objects.
+    """
+    if caption.kind != "relation":
+        size = caption.size if caption.kind == "attribute" else None
+        return [i for i, o in enumerate(objects) if _matches(o, caption.colour, caption.shape, size)], []
+    pairs = [
+        (i, j)
+        for i, a in enumerate(objects)
+        for j, b in enumerate(objects)
+        if i != j
+        and _matches(a, caption.colour, caption.shape)
+        and _matches(b, caption.colour2, caption.shape2)
+        and _related(a, b, caption.relation)
+    ]
+    return sorted({i for i, _ in pairs}), sorted({j for _, j in pairs})
+
+
+def patch_coverage(
+    scenes: Scenes, image_size: int, grid_size: tuple[int, int], style: str = "default", seed: int = 0
+) -> np.ndarray:
+    """bool [num_scenes, MAX_OBJECTS, rows * columns]: the patches each object's bounding box overlaps."""
+    centres, radii, _, _ = layout(scenes, image_size, style, seed)
+    rows, columns = grid_size
+    size_y, size_x = image_size / rows, image_size / columns
+    top, bottom = (centres[..., 0] - radii) // size_y, (centres[..., 0] + radii) // size_y
+    left, right = (centres[..., 1] - radii) // size_x, (centres[..., 1] + radii) // size_x
+    row, column = np.divmod(np.arange(rows * columns), columns)
+    inside = (
+        (row >= top[..., None])
+        & (row <= bottom[..., None])
+        & (column >= left[..., None])
+        & (column <= right[..., None])
+    )
+    return inside & scenes.valid[..., None]
+
+
+def mentions_held_out(caption: Caption) -> bool:
+    """Whether a caption names a held-out colour-shape combination or relates a held-out pair."""
+    things = [(caption.colour, caption.shape)]
+    if caption.kind == "relation":
+        things.append((caption.colour2, caption.shape2))
+        if frozenset(things) in HELD_OUT_PAIRS:
+            return True
+    return any(thing in HELD_OUT_OBJECTS for thing in things)
+
+
 def generate_scenes(num_scenes: int, split: str = "train", seed: int = 0, grid: int = GRID) -> Scenes:
-    """Draws `num_scenes` scenes belonging to `split`, deterministically from `seed`."""
+    """Draws `num_scenes` scenes belonging to `split`, deterministically from `seed`.
+
+    Training scenes never hold a `HELD_OUT_OBJECTS` combination (such an object
+    gets another shape before the scene's part is decided).
+    """
     if split not in PARTS:
         raise ValueError(f"Unknown split {split!r}; expected one of {list(PARTS)}.")
     if grid * grid < MAX_OBJECTS:
@@ -169,6 +235,8 @@ def generate_scenes(num_scenes: int, split: str = "train", seed: int = 0, grid: 
     total = 0
     while total < num_scenes:
         draw = _draw_scenes(rng, max(64, int(1.5 * (num_scenes - total) / SHARE[split])), grid)
+        if split == "train":
+            _replace_held_out_objects(draw, rng)
         draw = draw.subset(np.flatnonzero(parts_of(content_keys(draw)) == split))
         kept.append(draw)
         total += len(draw)
@@ -198,11 +266,23 @@ def _draw_scenes(rng: np.random.Generator, n: int, grid: int) -> Scenes:
     )
 
 
+def _replace_held_out_objects(scenes: Scenes, rng: np.random.Generator) -> None:
+    """Gives every object of a held-out colour-shape combination another (seen) shape, in place."""
+    for colour, shape in HELD_OUT_OBJECTS:
+        held = (scenes.colour == COLOUR_NAMES.index(colour)) & (scenes.shape == SHAPES.index(shape))
+        allowed = [i for i, name in enumerate(SHAPES) if (colour, name) not in HELD_OUT_OBJECTS]
+        scenes.shape[held] = rng.choice(allowed, size=int(held.sum()))
+
+
 def content_keys(scenes: Scenes) -> list[str]:
     """Each scene's content (objects and cells, jitter ignored) as a string: the split rule's key."""
     cells = scenes.grid * scenes.grid
-    code = (((scenes.shape * len(COLOURS) + scenes.colour) * len(SIZES) + scenes.size) * cells
-            + scenes.row * scenes.grid + scenes.col + 1)
+    code = (
+        ((scenes.shape * len(COLOURS) + scenes.colour) * len(SIZES) + scenes.size) * cells
+        + scenes.row * scenes.grid
+        + scenes.col
+        + 1
+    )
     code = np.sort(np.where(scenes.valid, code, 0), axis=1).astype(np.uint64)
     base = np.uint64(len(SHAPES) * len(COLOURS) * len(SIZES) * cells + 1)
     signature = np.zeros(len(scenes), dtype=np.uint64)
@@ -211,24 +291,95 @@ def content_keys(scenes: Scenes) -> list[str]:
     return [f"shapes/{scenes.grid}/{s}" for s in signature.tolist()]
 
 
-def render(scenes: Scenes, image_size: int = 64, chunk: int = 512) -> np.ndarray:
-    """Renders scenes to uint8 RGB images [num_scenes, image_size, image_size, 3]."""
+@dataclasses.dataclass(frozen=True)
+class RenderStyle:
+    """How scenes are drawn; lengths are in cells.
+
+    offset: the whole arrangement moves by up to this much (one draw per image);
+    jitter: each object moves by up to this much (None: it stays inside its cell);
+    small / large: radius range of each size class; shade: each object's colour
+    moves by up to this much per channel; background: colour, +- background_noise.
+    """
+
+    offset: float = 0.0
+    jitter: float | None = None
+    small: tuple[float, float] = (0.22, 0.22)
+    large: tuple[float, float] = (0.40, 0.40)
+    shade: int = 0
+    background: tuple[int, int, int] = BACKGROUND
+    background_noise: int = 0
+
+
+STYLES = {
+    "default": RenderStyle(),
+    # The same scenes drawn differently: off the grid cells, other sizes, shades and background.
+    "shifted": RenderStyle(
+        offset=0.35,
+        jitter=0.2,
+        small=(0.17, 0.28),
+        large=(0.33, 0.44),
+        shade=30,
+        background=(44, 38, 30),
+        background_noise=8,
+    ),
+}
+
+
+class Layout(NamedTuple):
+    """Where and how each object is drawn: centres [n, K, 2] (y, x) and radii [n, K] in pixels,
+    colours [n, K, 3] and each image's background [n, 3]."""
+
+    centres: np.ndarray
+    radii: np.ndarray
+    colours: np.ndarray
+    background: np.ndarray
+
+
+def layout(scenes: Scenes, image_size: int = 64, style: str = "default", seed: int = 0) -> Layout:
+    """The `Layout` of scenes drawn in a `STYLES` style; its random draws come from `seed`.
+
+    Objects that would touch after moving stay at their cell's centre instead.
+    """
     if image_size % scenes.grid:
         raise ValueError(f"image_size={image_size} is not a multiple of grid={scenes.grid}.")
-    cell = image_size / scenes.grid
-    palette = np.array([COLOURS[c] for c in COLOUR_NAMES], dtype=np.uint8)
-    radius_by_size = np.array([0.22, 0.40]) * cell
-    coords = np.arange(image_size, dtype=np.float32) + 0.5
-    out = np.empty((len(scenes), image_size, image_size, 3), dtype=np.uint8)
-    for start in range(0, len(scenes), chunk):
-        part = scenes.subset(np.arange(start, min(start + chunk, len(scenes))))
-        radius = radius_by_size[part.size]
+    if style not in STYLES:
+        raise ValueError(f"Unknown render style {style!r}; choose one of {sorted(STYLES)}.")
+    look = STYLES[style]
+    rng = np.random.default_rng([seed, 31337, len(scenes)])
+    n, cell = len(scenes), image_size / scenes.grid
+    low = np.where(scenes.size == 0, look.small[0], look.large[0])
+    high = np.where(scenes.size == 0, look.small[1], look.large[1])
+    radius = rng.uniform(low, high) * cell
+    if look.jitter is None:
         slack = np.maximum(cell / 2 - radius - 1.0, 0.0)
-        cy = (part.row + 0.5) * cell + part.jitter[..., 0] * slack
-        cx = (part.col + 0.5) * cell + part.jitter[..., 1] * slack
-        dy = (coords[None, None, :, None] - cy[..., None, None]) / radius[..., None, None]
-        dx = (coords[None, None, None, :] - cx[..., None, None]) / radius[..., None, None]
-        shape = part.shape[..., None, None]
+        offset = scenes.jitter * slack[..., None]
+    else:
+        offset = rng.uniform(-look.offset, look.offset, (n, 1, 2)) * cell + scenes.jitter * look.jitter * cell
+    centre = (np.stack([scenes.row, scenes.col], -1) + 0.5) * cell
+    moved = np.clip(centre + offset, radius[..., None] + 0.5, image_size - radius[..., None] - 0.5)
+    distance = np.linalg.norm(moved[:, :, None] - moved[:, None, :], axis=-1)
+    both = scenes.valid[:, :, None] & scenes.valid[:, None, :] & ~np.eye(MAX_OBJECTS, dtype=bool)
+    touching = (both & (distance < radius[:, :, None] + radius[:, None, :] + 1.0)).any(axis=(1, 2))
+    moved[touching] = centre[touching]
+    palette = np.array([COLOURS[c] for c in COLOUR_NAMES], np.int32)
+    colours = np.clip(palette[scenes.colour] + rng.integers(-look.shade, look.shade + 1, (n, MAX_OBJECTS, 3)), 0, 255)
+    noise = rng.integers(-look.background_noise, look.background_noise + 1, (n, 3))
+    background = np.clip(np.asarray(look.background) + noise, 0, 255)
+    return Layout(moved, radius, colours, background)
+
+
+def render(scenes: Scenes, image_size: int = 64, style: str = "default", seed: int = 0, chunk: int = 512) -> np.ndarray:
+    """Renders scenes to uint8 RGB images [num_scenes, image_size, image_size, 3] (see `layout`)."""
+    moved, radius, colours, background = layout(scenes, image_size, style, seed)
+    n = len(scenes)
+    coords = np.arange(image_size, dtype=np.float32) + 0.5
+    out = np.empty((n, image_size, image_size, 3), dtype=np.uint8)
+    for start in range(0, n, chunk):
+        part = slice(start, min(start + chunk, n))
+        r = radius[part][..., None, None]
+        dy = (coords[None, None, :, None] - moved[part, :, 0, None, None]) / r
+        dx = (coords[None, None, None, :] - moved[part, :, 1, None, None]) / r
+        shape = scenes.shape[part][..., None, None]
         inside = np.where(
             shape == 0,
             dy**2 + dx**2 <= 1.0,
@@ -238,20 +389,28 @@ def render(scenes: Scenes, image_size: int = 64, chunk: int = 512) -> np.ndarray
                 (dy >= -1.0) & (dy <= 0.8) & (np.abs(dx) <= (dy + 1.0) * 0.62),
             ),
         )
-        inside &= part.valid[..., None, None]
-        # Objects sit in distinct cells, so at most one object covers a pixel.
+        inside &= scenes.valid[part][..., None, None]
+        # Objects never touch, so at most one object covers a pixel.
         owner = np.argmax(inside, axis=1)  # [n, H, W]
-        covered = inside.any(axis=1)
-        colour_index = np.take_along_axis(part.colour, owner.reshape(len(part), -1), axis=1)
-        pixels = palette[colour_index].reshape(len(part), image_size, image_size, 3)
-        out[start : start + len(part)] = np.where(
-            covered[..., None], pixels, np.array(BACKGROUND, dtype=np.uint8)
-        )
+        pixels = np.take_along_axis(colours[part], owner.reshape(len(owner), -1, 1), axis=1)
+        pixels = pixels.reshape(len(owner), image_size, image_size, 3)
+        covered = inside.any(axis=1)[..., None]
+        out[part] = np.where(covered, pixels, background[part, None, None, :]).astype(np.uint8)
     return out
 
 
-def describe(objects: list, rng: np.random.Generator) -> Caption:
-    """Draws one true caption for a scene: attribute, relation or count."""
+def describe(objects: list, rng: np.random.Generator, avoid_held_out: bool = False) -> Caption:
+    """Draws one true caption for a scene: attribute, relation or count.
+
+    With `avoid_held_out` (training), captions that `mentions_held_out` are drawn again.
+    """
+    caption = _describe(objects, rng)
+    while avoid_held_out and mentions_held_out(caption):
+        caption = _describe(objects, rng)
+    return caption
+
+
+def _describe(objects: list, rng: np.random.Generator) -> Caption:
     kinds = ["attribute", "count"] + (["relation"] if len(objects) > 1 else [])
     kind = kinds[rng.integers(len(kinds))] if len(kinds) == 2 else rng.choice(kinds, p=[0.35, 0.25, 0.4])
     s, c, z, _, _ = objects[rng.integers(len(objects))]
@@ -290,17 +449,18 @@ def _one_difference_candidates(caption: Caption) -> dict[str, list[Caption]]:
         out["shape"] += [replace(shape2=s) for s in SHAPES if s != caption.shape2]
         out["relation"] = [replace(relation=OPPOSITE[caption.relation])]
         out["swap"] = [
-            replace(colour=caption.colour2, shape=caption.shape2,
-                    colour2=caption.colour, shape2=caption.shape)
+            replace(colour=caption.colour2, shape=caption.shape2, colour2=caption.colour, shape2=caption.shape)
         ]
     return out
 
 
-def hard_negatives(caption: Caption, objects: list, rng: np.random.Generator) -> dict[str, Caption]:
+def hard_negatives(
+    caption: Caption, objects: list, rng: np.random.Generator, avoid_held_out: bool = False
+) -> dict[str, Caption]:
     """One false, one-difference caption per available kind (kind -> caption)."""
     negatives = {}
     for kind, candidates in _one_difference_candidates(caption).items():
-        false = [c for c in candidates if not is_true(c, objects)]
+        false = [c for c in candidates if not is_true(c, objects) and not (avoid_held_out and mentions_held_out(c))]
         if false:
             negatives[kind] = false[rng.integers(len(false))]
     return negatives
@@ -311,10 +471,12 @@ class PairSet(LabelledPairs):
     """Labelled pairs (images uint8 [N, H, W, 3]) with `kinds` and the scene each image shows.
 
     `kinds[i]` is "positive" for true pairs, else the negative's kind;
-    `scene_ids[i]` indexes the scene.
+    `scene_ids[i]` indexes the scene; `held_out[i]` says whether the scene's true
+    caption `mentions_held_out` (never true of training pairs).
     """
 
     scene_ids: np.ndarray | None = None
+    held_out: np.ndarray | None = None
 
 
 def make_pairs(
@@ -326,6 +488,7 @@ def make_pairs(
     negatives: str = "sample",
     hard_fraction: float = 0.75,
     statements: bool = False,
+    style: str = "default",
     progress: bool = False,
 ) -> PairSet:
     """Builds labelled pairs from `num_scenes` scenes.
@@ -335,14 +498,15 @@ def make_pairs(
     a random caption of another scene (checked false). negatives="all": each
     scene gives one positive, one random negative and one negative of every
     available hard kind (for per-kind evaluation). statements=True phrases texts
-    as yes/no claims (the classification task).
+    as yes/no claims (the classification task). `style` picks the renderer.
     """
     if negatives not in ("sample", "all"):
         raise ValueError(f"negatives must be 'sample' or 'all', got {negatives!r}.")
     scenes = generate_scenes(num_scenes, split, seed, grid)
     rng = np.random.default_rng([seed, 7919, PARTS.index(split)])
+    training = split == "train"
     scene_objects = [scenes.objects(i) for i in range(len(scenes))]
-    positives = [describe(objects, rng) for objects in scene_objects]
+    positives = [describe(objects, rng, training) for objects in scene_objects]
     texts, labels, kinds, scene_ids = [], [], [], []
 
     def add(caption: Caption, label: int, kind: str, scene: int) -> None:
@@ -359,7 +523,7 @@ def make_pairs(
     for i in iterator:
         objects = scene_objects[i]
         add(positives[i], 1, "positive", i)
-        hard = hard_negatives(positives[i], objects, rng)
+        hard = hard_negatives(positives[i], objects, rng, training)
         random_negative = _random_negative(positives, i, objects, rng)
         if negatives == "all":
             add(random_negative, 0, "random", i)
@@ -370,9 +534,10 @@ def make_pairs(
             add(hard[kind], 0, kind, i)
         else:
             add(random_negative, 0, "random", i)
-    images = render(scenes, image_size)
+    images = render(scenes, image_size, style, seed)
     scene_ids = np.asarray(scene_ids)
-    return PairSet(images[scene_ids], texts, labels, kinds=kinds, scene_ids=scene_ids)
+    held_out = np.asarray([mentions_held_out(positives[i]) for i in scene_ids], bool)
+    return PairSet(images[scene_ids], texts, labels, kinds=kinds, scene_ids=scene_ids, held_out=held_out)
 
 
 def _random_negative(positives: list[Caption], index: int, objects: list, rng) -> Caption:
@@ -398,12 +563,13 @@ class GroupSet:
     def __len__(self) -> int:
         return len(self.texts)
 
-    def first(self, count: int | None) -> "GroupSet":
+    def first(self, count: int | None) -> GroupSet:
         """The first `count` groups (all of them for None)."""
         return self if count is None else GroupSet(self.images[:count], self.texts[:count], self.kinds[:count])
 
-    def dataset(self, preprocessor, image_size: tuple[int, int], batch_size: int = 32,
-                shuffle: bool = False, seed: int = 0):
+    def dataset(
+        self, preprocessor, image_size: tuple[int, int], batch_size: int = 32, shuffle: bool = False, seed: int = 0
+    ):
         """((token_ids [B, K, L], images), labels [B, K]) batches for `ListwiseTrainer`."""
         return pipeline.from_groups(self.images, self.texts, preprocessor, image_size, batch_size, shuffle, seed)
 
@@ -416,6 +582,7 @@ def make_groups(
     grid: int = GRID,
     group_size: int = 4,
     statements: bool = False,
+    style: str = "default",
     progress: bool = False,
 ) -> GroupSet:
     """Builds caption groups for listwise matching (see `GroupSet`)."""
@@ -423,8 +590,9 @@ def make_groups(
         raise ValueError("group_size must be at least 2 (one positive, one negative).")
     scenes = generate_scenes(num_scenes, split, seed, grid)
     rng = np.random.default_rng([seed, 104729, PARTS.index(split)])
+    training = split == "train"
     scene_objects = [scenes.objects(i) for i in range(len(scenes))]
-    positives = [describe(objects, rng) for objects in scene_objects]
+    positives = [describe(objects, rng, training) for objects in scene_objects]
     texts, kinds = [], []
     iterator = range(len(scenes))
     if progress:
@@ -432,11 +600,11 @@ def make_groups(
 
         iterator = tqdm(iterator, desc=f"shapes {split}", unit="scene")
     for i in iterator:
-        hard = hard_negatives(positives[i], scene_objects[i], rng)
+        hard = hard_negatives(positives[i], scene_objects[i], rng, training)
         chosen = [list(hard)[k] for k in rng.permutation(len(hard))][: group_size - 1]
         group = [(positives[i], "positive")] + [(hard[k], k) for k in chosen]
         while len(group) < group_size:
             group.append((_random_negative(positives, i, scene_objects[i], rng), "random"))
         texts.append([c.statement() if statements else c.text() for c, _ in group])
         kinds.append([k for _, k in group])
-    return GroupSet(render(scenes, image_size), texts, kinds)
+    return GroupSet(render(scenes, image_size, style, seed), texts, kinds)

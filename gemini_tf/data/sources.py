@@ -64,16 +64,22 @@ class DataSource(abc.ABC):
         """What `open_source(spec)` needs to open this source again (saved in bundles)."""
 
     def captions(self, part: str) -> CaptionSet:
-        raise DataError(f"{self.name} holds labelled pairs, not captions; matching (task itm) needs "
-                        "captions: Flickr8k, COCO, a manifest without labels, or shapes.")
+        raise DataError(
+            f"{self.name} holds labelled pairs, not captions; matching (task itm) needs "
+            "captions: Flickr8k, COCO, a manifest without labels, or shapes."
+        )
 
     def pairs(self, part: str):
-        raise DataError(f"{self.name} holds captions without labels; task 'classify' needs labelled "
-                        "pairs: NLVR, a manifest with a label column, TFRecords, or shapes.")
+        raise DataError(
+            f"{self.name} holds captions without labels; task 'classify' needs labelled "
+            "pairs: NLVR, a manifest with a label column, TFRecords, or shapes."
+        )
 
     def groups(self, part: str) -> shapes.GroupSet:
-        raise DataError(f"{self.name}: caption groups with one-difference negatives exist only for "
-                        "the generated Shapes data; use matching 'contrastive' or 'binary'.")
+        raise DataError(
+            f"{self.name}: caption groups with one-difference negatives exist only for "
+            "the generated Shapes data; use matching 'contrastive' or 'binary'."
+        )
 
     @property
     def name(self) -> str:
@@ -106,15 +112,26 @@ class ShapesSource(DataSource):
         group_size: captions per group (the true one first) for listwise training.
         negatives: pairs per scene: "sample" (one positive, one negative) or "all"
             (one positive, a random negative and one of every one-difference kind).
+        style: the renderer (`shapes.STYLES`): "default", or "shifted" to test robustness.
     """
 
     kind = "shapes"
     holds = "captions"
 
-    def __init__(self, statements: bool = False, scenes: dict[str, int] | None = None, seed: int = 0,
-                 image_size: int = 64, group_size: int = 4, negatives: str = "sample", progress: bool = False):
+    def __init__(
+        self,
+        statements: bool = False,
+        scenes: dict[str, int] | None = None,
+        seed: int = 0,
+        image_size: int = 64,
+        group_size: int = 4,
+        negatives: str = "sample",
+        style: str = "default",
+        progress: bool = False,
+    ):
         self.statements = statements
         self.negatives = negatives
+        self.style = style
         self.scenes = {"train": 16000, "validation": 1000, "test": 1000, **(scenes or {})}
         self.seed = seed
         self.image_size = image_size
@@ -129,22 +146,54 @@ class ShapesSource(DataSource):
         return f"shapes {part}: {self.scenes[part]} generated scenes (seed {self.seed})"
 
     def spec(self) -> dict:
-        return {"kind": "shapes", "statements": self.statements, "seed": self.seed, "image_size": self.image_size}
+        return {
+            "kind": "shapes",
+            "statements": self.statements,
+            "seed": self.seed,
+            "image_size": self.image_size,
+            "style": self.style,
+        }
 
     def pairs(self, part: str) -> shapes.PairSet:
-        return shapes.make_pairs(self.scenes[self.check_part(part)], part, self.seed, self.image_size,
-                                 negatives=self.negatives, statements=self.statements, progress=self.progress)
+        return shapes.make_pairs(
+            self.scenes[self.check_part(part)],
+            part,
+            self.seed,
+            self.image_size,
+            negatives=self.negatives,
+            statements=self.statements,
+            style=self.style,
+            progress=self.progress,
+        )
 
     def captions(self, part: str) -> CaptionSet:
-        pairs = shapes.make_pairs(self.scenes[self.check_part(part)], part, self.seed, self.image_size,
-                                  statements=self.statements, progress=self.progress)
+        pairs = shapes.make_pairs(
+            self.scenes[self.check_part(part)],
+            part,
+            self.seed,
+            self.image_size,
+            statements=self.statements,
+            style=self.style,
+            progress=self.progress,
+        )
         positive = pairs.labels == 1
-        return CaptionSet(pairs.images[positive], [t for t, p in zip(pairs.texts, positive) if p],
-                          np.arange(int(positive.sum()), dtype=np.int32))
+        return CaptionSet(
+            pairs.images[positive],
+            [t for t, p in zip(pairs.texts, positive) if p],
+            np.arange(int(positive.sum()), dtype=np.int32),
+        )
 
     def groups(self, part: str) -> shapes.GroupSet:
-        return shapes.make_groups(self.scenes[self.check_part(part)], part, self.seed, self.image_size,
-                                  self.group_size, statements=self.statements, progress=self.progress)
+        return shapes.make_groups(
+            self.scenes[self.check_part(part)],
+            part,
+            self.seed,
+            self.image_size,
+            group_size=self.group_size,
+            statements=self.statements,
+            style=self.style,
+            progress=self.progress,
+        )
 
 
 class _FolderSource(DataSource):
@@ -177,16 +226,14 @@ class Flickr8kSource(_FolderSource):
 
     @property
     def parts(self) -> tuple[str, ...]:
-        return tuple(p for p, f in self.FILES.items()
-                     if os.path.isfile(os.path.join(self.path, "splits", f"{f}.txt")))
+        return tuple(p for p, f in self.FILES.items() if os.path.isfile(os.path.join(self.path, "splits", f"{f}.txt")))
 
     def describe(self, part: str) -> str:
         return f"flickr8k {part}: images listed in splits/{self.FILES[part]}.txt"
 
     def captions(self, part: str) -> CaptionSet:
         if part not in self._cache:
-            self._cache[part] = load_flickr8k(self.path, self.FILES[self.check_part(part)], self.strict,
-                                              self.progress)
+            self._cache[part] = load_flickr8k(self.path, self.FILES[self.check_part(part)], self.strict, self.progress)
             _log_report(self._cache[part].report)
         return self._cache[part]
 
@@ -199,23 +246,29 @@ class CocoSource(_FolderSource):
 
     @property
     def parts(self) -> tuple[str, ...]:
-        return tuple(p for p, f in self.FOLDERS.items()
-                     if os.path.isfile(os.path.join(self.path, "annotations", f"captions_{f}.json")))
+        return tuple(
+            p
+            for p, f in self.FOLDERS.items()
+            if os.path.isfile(os.path.join(self.path, "annotations", f"captions_{f}.json"))
+        )
 
     def describe(self, part: str) -> str:
         return f"coco {part}: annotations/captions_{self.FOLDERS[part]}.json"
 
     def captions(self, part: str) -> CaptionSet:
         if part not in self._cache:
-            self._cache[part] = load_coco(self.path, self.FOLDERS[self.check_part(part)], self.strict,
-                                          self.progress)
+            self._cache[part] = load_coco(self.path, self.FOLDERS[self.check_part(part)], self.strict, self.progress)
             _log_report(self._cache[part].report)
         return self._cache[part]
 
 
 def _pairs_of(records: list[Record]) -> LabelledPairs:
-    return LabelledPairs([r.image for r in records], [r.text for r in records],
-                         np.asarray([r.label for r in records], np.int32), groups=[r.image_id for r in records])
+    return LabelledPairs(
+        [r.image for r in records],
+        [r.text for r in records],
+        np.asarray([r.label for r in records], np.int32),
+        groups=[r.image_id for r in records],
+    )
 
 
 class NLVRSource(_FolderSource):
@@ -233,9 +286,11 @@ class NLVRSource(_FolderSource):
         return (("train", "validation") if has("dev") else ()) + (("test",) if has("test") else ())
 
     def describe(self, part: str) -> str:
-        return {"train": "nlvr train: dev/dev.json, directories 0-4",
-                "validation": "nlvr validation: dev/dev.json, directory 5",
-                "test": "nlvr test: test/test.json"}[part]
+        return {
+            "train": "nlvr train: dev/dev.json, directories 0-4",
+            "validation": "nlvr validation: dev/dev.json, directory 5",
+            "test": "nlvr test: test/test.json",
+        }[part]
 
     def _records(self, split: str) -> list[Record]:
         if split not in self._cache:
@@ -260,8 +315,7 @@ class ManifestSource(_FolderSource):
     kind = "manifest"
     supports_all = True
 
-    def __init__(self, path: str, strict: bool = False, progress: bool = False,
-                 allow_outside_root: bool = False):
+    def __init__(self, path: str, strict: bool = False, progress: bool = False, allow_outside_root: bool = False):
         super().__init__(path, strict, progress)
         self.allow_outside_root = allow_outside_root
         self.holds = "pairs" if manifest_has_labels(self.path) else "captions"
@@ -280,8 +334,9 @@ class ManifestSource(_FolderSource):
     def _records(self) -> tuple[list[Record], np.ndarray]:
         """Every usable row (read once) and the part of each."""
         if not self._cache:
-            records, report = read_manifest(self.path, self.strict, self.allow_outside_root,
-                                            require_labels=self.holds == "pairs")
+            records, report = read_manifest(
+                self.path, self.strict, self.allow_outside_root, require_labels=self.holds == "pairs"
+            )
             _log_report(report)
             if not records:
                 raise DataError(f"{self.path}: no usable rows.\n{report.summary()}")
@@ -322,13 +377,21 @@ class TFRecordSource(_FolderSource):
 
 
 FOLDER_SOURCES = (
-    (ManifestSource, is_manifest), (TFRecordSource, is_tfrecord_dir), (Flickr8kSource, is_flickr8k),
-    (CocoSource, is_coco), (NLVRSource, is_nlvr),
+    (ManifestSource, is_manifest),
+    (TFRecordSource, is_tfrecord_dir),
+    (Flickr8kSource, is_flickr8k),
+    (CocoSource, is_coco),
+    (NLVRSource, is_nlvr),
 )
 
 
-def open_source(data: str | dict | DataSource = "shapes", *, strict: bool = False, progress: bool = False,
-                allow_outside_root: bool = False) -> DataSource:
+def open_source(
+    data: str | dict | DataSource = "shapes",
+    *,
+    strict: bool = False,
+    progress: bool = False,
+    allow_outside_root: bool = False,
+) -> DataSource:
     """The `DataSource` for "shapes", a data path, a saved `spec()`, or a source (returned as is).
 
     A path that holds no known layout gets an error listing the layouts there are.
@@ -343,9 +406,7 @@ def open_source(data: str | dict | DataSource = "shapes", *, strict: bool = Fals
     if data == "shapes":
         return ShapesSource(progress=progress)
     if not os.path.exists(data):
-        raise FileNotFoundError(
-            f"No such data path: {data} (--data takes 'shapes', a manifest, or a dataset folder)"
-        )
+        raise FileNotFoundError(f"No such data path: {data} (--data takes 'shapes', a manifest, or a dataset folder)")
     for source, test in FOLDER_SOURCES:
         if test(data):
             if source is ManifestSource:

@@ -23,9 +23,7 @@ TEST_BUCKETS, VALIDATION_BUCKETS = 10, 10
 def part_index(image_keys: tf.Tensor) -> tf.Tensor:
     """int32 index into `PARTS` for each image key (string tensor of any shape)."""
     bucket = tf.strings.to_hash_bucket_fast(image_keys, 100)
-    return tf.where(
-        bucket < TEST_BUCKETS, 2, tf.where(bucket < TEST_BUCKETS + VALIDATION_BUCKETS, 1, 0)
-    )
+    return tf.where(bucket < TEST_BUCKETS, 2, tf.where(bucket < TEST_BUCKETS + VALIDATION_BUCKETS, 1, 0))
 
 
 def parts_of(image_keys: Sequence[str]) -> np.ndarray:

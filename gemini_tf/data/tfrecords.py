@@ -40,6 +40,7 @@ FEATURES = {
 
 def make_example(image: bytes, text: str, label: int | None, image_key: str, row: str) -> tf.train.Example:
     """One row: encoded image file, text, label (-1 = none), image key (the split rule's input), origin."""
+
     def strings(value: bytes) -> tf.train.Feature:
         return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
 
@@ -57,9 +58,14 @@ def shard_paths(directory: str, shards: int) -> list[str]:
     return [os.path.join(directory, f"data-{i:05d}-of-{shards:05d}.tfrecord") for i in range(shards)]
 
 
-def convert_manifest(manifest: str, out_dir: str, shards: int = 8, strict: bool = False,
-                     allow_outside_root: bool = False, progress: bool = True
-                     ) -> tuple[list[str], DataReport]:
+def convert_manifest(
+    manifest: str,
+    out_dir: str,
+    shards: int = 8,
+    strict: bool = False,
+    allow_outside_root: bool = False,
+    progress: bool = True,
+) -> tuple[list[str], DataReport]:
     """Manifest -> `out_dir/data-XXXXX-of-NNNNN.tfrecord` (round-robin) + `report.json`."""
     if shards < 1:
         raise ValueError(f"shards must be at least 1, got {shards}.")
@@ -102,8 +108,9 @@ def read_tfrecords(path: str, shuffle: bool = False, seed: int = 0) -> tf.data.D
     dataset = tf.data.Dataset.from_tensor_slices(files)
     if shuffle:
         dataset = dataset.shuffle(len(files), seed=seed)
-    dataset = dataset.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 8),
-                                 num_parallel_calls=AUTOTUNE, deterministic=not shuffle)
+    dataset = dataset.interleave(
+        tf.data.TFRecordDataset, cycle_length=min(len(files), 8), num_parallel_calls=AUTOTUNE, deterministic=not shuffle
+    )
     return dataset.map(lambda x: tf.io.parse_single_example(x, FEATURES), num_parallel_calls=AUTOTUNE)
 
 
@@ -136,14 +143,22 @@ class TFRecordPairs:
     def __len__(self) -> int:
         return len(self.texts)
 
-    def first(self, count: int | None) -> "TFRecordPairs":
+    def first(self, count: int | None) -> TFRecordPairs:
         if count is not None:
-            raise ValueError("Streamed TFRecord shards cannot be cut to their first examples; "
-                             "convert a smaller manifest instead.")
+            raise ValueError(
+                "Streamed TFRecord shards cannot be cut to their first examples; convert a smaller manifest instead."
+            )
         return self
 
-    def dataset(self, preprocessor: TextPreprocessor, image_size: tuple[int, int], batch_size: int = 64,
-                shuffle: bool = False, seed: int = 0, shuffle_buffer: int = 10_000) -> tf.data.Dataset:
+    def dataset(
+        self,
+        preprocessor: TextPreprocessor,
+        image_size: tuple[int, int],
+        batch_size: int = 64,
+        shuffle: bool = False,
+        seed: int = 0,
+        shuffle_buffer: int = 10_000,
+    ) -> tf.data.Dataset:
         """((token_ids, images), labels) batches, decoded in parallel, never all in memory.
 
         Examples converted without a label fail with an error saying so.
@@ -155,11 +170,14 @@ class TFRecordPairs:
 
         def preprocess(x):
             label = tf.debugging.assert_non_negative(
-                x["label"], message=f"{path}: an example has no label (its manifest row had none)")
+                x["label"], message=f"{path}: an example has no label (its manifest row had none)"
+            )
             with tf.control_dependencies([label]):
                 return (x["text"], preprocess_image_bytes(x["image"], image_size)), tf.identity(x["label"])
 
         dataset = dataset.map(preprocess, num_parallel_calls=AUTOTUNE)
-        return dataset.batch(batch_size).map(
-            lambda inputs, label: ((preprocessor(inputs[0]), inputs[1]), label), num_parallel_calls=AUTOTUNE
-        ).prefetch(AUTOTUNE)
+        return (
+            dataset.batch(batch_size)
+            .map(lambda inputs, label: ((preprocessor(inputs[0]), inputs[1]), label), num_parallel_calls=AUTOTUNE)
+            .prefetch(AUTOTUNE)
+        )

@@ -34,14 +34,15 @@ def _percentiles_ms(call, repeats: int) -> tuple[float, float]:
 def _measure(predict: Predict, labels: np.ndarray, size_mb: float, repeats: int) -> dict[str, float]:
     row = {"size_mb": size_mb}
     for batch in (1, 32):
-        row[f"p50_ms_b{batch}"], row[f"p99_ms_b{batch}"] = _percentiles_ms(lambda: predict(0, batch), repeats)
+        row[f"p50_ms_b{batch}"], row[f"p99_ms_b{batch}"] = _percentiles_ms(lambda b=batch: predict(0, b), repeats)
     probabilities = np.concatenate([predict(s, 32) for s in range(0, len(labels), 32)])
     row["accuracy"] = binary_metrics(labels, probabilities)["accuracy"]
     return row
 
 
-def compare_variants(bundle, saved_model_dir: str, tflite_dir: str, pairs, image_bytes: list[bytes],
-                     repeats: int = 50) -> dict[str, dict[str, float]]:
+def compare_variants(
+    bundle, saved_model_dir: str, tflite_dir: str, pairs, image_bytes: list[bytes], repeats: int = 50
+) -> dict[str, dict[str, float]]:
     """One row per variant: size_mb, p50/p99 ms at batch 1 and 32, accuracy on `pairs`.
 
     `pairs` is a labelled `PairSet` (e.g. the Shapes test split); `image_bytes`
@@ -57,15 +58,20 @@ def compare_variants(bundle, saved_model_dir: str, tflite_dir: str, pairs, image
 
     signatures = tf.saved_model.load(saved_model_dir).signatures
     serving, tensors = signatures["serving_default"], signatures["predict_tensors"]
-    size = sum(os.path.getsize(os.path.join(d, f))
-               for d, _, files in os.walk(saved_model_dir) for f in files) / 1e6
+    size = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(saved_model_dir) for f in files) / 1e6
     variants: dict[str, tuple[Predict, float]] = {
-        "savedmodel_bytes": (lambda s, b: serving(
-            image_bytes=tf.constant(list(encoded[s:s + b])), text=tf.constant(list(texts[s:s + b]))
-        )["probability"].numpy(), size),
-        "savedmodel_tensors": (lambda s, b: tensors(
-            image=tf.constant(images[s:s + b]), token_ids=tf.constant(token_ids[s:s + b])
-        )["probability"].numpy(), size),
+        "savedmodel_bytes": (
+            lambda s, b: serving(
+                image_bytes=tf.constant(list(encoded[s : s + b])), text=tf.constant(list(texts[s : s + b]))
+            )["probability"].numpy(),
+            size,
+        ),
+        "savedmodel_tensors": (
+            lambda s, b: tensors(image=tf.constant(images[s : s + b]), token_ids=tf.constant(token_ids[s : s + b]))[
+                "probability"
+            ].numpy(),
+            size,
+        ),
     }
     for flavour, signature in FLAVOURS.items():
         for quantize in QUANTIZATIONS:
@@ -73,7 +79,9 @@ def compare_variants(bundle, saved_model_dir: str, tflite_dir: str, pairs, image
             if os.path.exists(path):
                 runner = interpreter(path, flavour).get_signature_runner(signature)
                 variants[f"tflite_{flavour}_{quantize}"] = (
-                    _tflite_predict(runner, flavour, texts, token_ids, images), os.path.getsize(path) / 1e6)
+                    _tflite_predict(runner, flavour, texts, token_ids, images),
+                    os.path.getsize(path) / 1e6,
+                )
     for name, (predict, size_mb) in variants.items():
         rows[name] = _measure(predict, labels, size_mb, repeats)
     return rows

@@ -66,8 +66,12 @@ def serving_functions(bundle: GeminiBundle) -> dict:
     def tokenize(text):
         return {"token_ids": preprocessor(text)}
 
-    return {"serving_default": serving_default, "predict_tensors": predict_tensors,
-            "predict_text": predict_text, "tokenize": tokenize}
+    return {
+        "serving_default": serving_default,
+        "predict_tensors": predict_tensors,
+        "predict_text": predict_text,
+        "tokenize": tokenize,
+    }
 
 
 def export_saved_model(
@@ -91,21 +95,37 @@ def export_saved_model(
     archive = keras.export.ExportArchive()
     archive.track(bundle.model)
     archive.track(bundle.preprocessor)
-    archive.add_endpoint("serving_default", functions["serving_default"], input_signature=[
-        tf.TensorSpec([None], tf.string, name="image_bytes"),
-        tf.TensorSpec([None], tf.string, name="text"),
-    ])
-    archive.add_endpoint("predict_tensors", functions["predict_tensors"], input_signature=[
-        tf.TensorSpec([None, height, width, 3], tf.float32, name="image"),
-        tf.TensorSpec([None, length], tf.int32, name="token_ids"),
-    ])
-    archive.add_endpoint("predict_text", functions["predict_text"], input_signature=[
-        tf.TensorSpec([None], tf.string, name="text"),
-        tf.TensorSpec([None, height, width, 3], tf.float32, name="image"),
-    ])
-    archive.add_endpoint("tokenize", functions["tokenize"], input_signature=[
-        tf.TensorSpec([None], tf.string, name="text"),
-    ])
+    archive.add_endpoint(
+        "serving_default",
+        functions["serving_default"],
+        input_signature=[
+            tf.TensorSpec([None], tf.string, name="image_bytes"),
+            tf.TensorSpec([None], tf.string, name="text"),
+        ],
+    )
+    archive.add_endpoint(
+        "predict_tensors",
+        functions["predict_tensors"],
+        input_signature=[
+            tf.TensorSpec([None, height, width, 3], tf.float32, name="image"),
+            tf.TensorSpec([None, length], tf.int32, name="token_ids"),
+        ],
+    )
+    archive.add_endpoint(
+        "predict_text",
+        functions["predict_text"],
+        input_signature=[
+            tf.TensorSpec([None], tf.string, name="text"),
+            tf.TensorSpec([None, height, width, 3], tf.float32, name="image"),
+        ],
+    )
+    archive.add_endpoint(
+        "tokenize",
+        functions["tokenize"],
+        input_signature=[
+            tf.TensorSpec([None], tf.string, name="text"),
+        ],
+    )
 
     temporary = tempfile.mkdtemp(prefix=f".{version}-", dir=model_dir)
     try:
@@ -114,14 +134,18 @@ def export_saved_model(
         os.makedirs(extra, exist_ok=True)
         save_vocabulary(bundle.preprocessor.vocabulary, os.path.join(extra, "vocab.txt"))
         with open(os.path.join(extra, "gemini_tf.json"), "w") as f:
-            json.dump({
-                "gemini_tf_version": __version__,
-                "task": bundle.model.task,
-                "image_size": [height, width],
-                "sequence_length": length,
-                "label_names": list(bundle.label_names),
-                "config": config.to_dict(),
-            }, f, indent=2)
+            json.dump(
+                {
+                    "gemini_tf_version": __version__,
+                    "task": bundle.model.task,
+                    "image_size": [height, width],
+                    "sequence_length": length,
+                    "label_names": list(bundle.label_names),
+                    "config": config.to_dict(),
+                },
+                f,
+                indent=2,
+            )
         os.rename(temporary, target)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
@@ -137,13 +161,13 @@ def write_models_config(base_dir: str = "saved_models") -> str:
     when `base_dir` is mounted at `/models`.
     """
     names = sorted(
-        name for name in os.listdir(base_dir)
+        name
+        for name in os.listdir(base_dir)
         if os.path.isdir(os.path.join(base_dir, name))
         and any(v.isdigit() for v in os.listdir(os.path.join(base_dir, name)))
     )
     entries = "".join(
-        f'  config {{\n    name: "{name}"\n    base_path: "/models/{name}"\n'
-        f'    model_platform: "tensorflow"\n  }}\n'
+        f'  config {{\n    name: "{name}"\n    base_path: "/models/{name}"\n    model_platform: "tensorflow"\n  }}\n'
         for name in names
     )
     path = os.path.join(base_dir, "models.config")

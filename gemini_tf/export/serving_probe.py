@@ -41,9 +41,7 @@ def unregistered_ops(saved_model_dir):
         bodies += [(f"function {f.signature.name}", f.node_def) for f in library.function]
         for where, nodes in bodies:
             for node in nodes:
-                if node.op in PYTHON_OPS:
-                    bad.append((node.op, where))
-                elif node.op not in functions and op_def_registry.get(node.op) is None:
+                if node.op in PYTHON_OPS or node.op not in functions and op_def_registry.get(node.op) is None:
                     bad.append((node.op, where))
     return sorted(set(bad))
 
@@ -78,9 +76,7 @@ def rest_predict(saved_model_dir, body):
         inputs = {k: [row[k] for row in rows] for k in rows[0]}
         outputs = run_signature(saved_model_dir, inputs, signature)
         names = sorted(outputs)
-        return {"predictions": [
-            {name: outputs[name][i].tolist() for name in names} for i in range(len(rows))
-        ]}
+        return {"predictions": [{name: outputs[name][i].tolist() for name in names} for i in range(len(rows))]}
     inputs = {k: decode_b64(v) for k, v in body["inputs"].items()}
     outputs = run_signature(saved_model_dir, inputs, signature)
     return {"outputs": {k: v.tolist() for k, v in outputs.items()}}

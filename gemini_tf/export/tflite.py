@@ -47,9 +47,7 @@ def convert(
         raise ValueError(f"Unknown quantization {quantize!r}; choose one of {list(QUANTIZATIONS)}.")
     if flavour not in FLAVOURS:
         raise ValueError(f"Unknown flavour {flavour!r}; choose one of {list(FLAVOURS)}.")
-    converter = tf.lite.TFLiteConverter.from_saved_model(
-        saved_model_dir, signature_keys=[FLAVOURS[flavour]]
-    )
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=[FLAVOURS[flavour]])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if flavour == "text":
         converter.allow_custom_ops = True
@@ -141,8 +139,7 @@ def export_tflite(
                 continue  # see `convert`: calibration cannot run TF-Text custom ops
             data = None
             if quantize == "int8" and representative_data is not None:
-                data = iter([{"token_ids": d["token_ids"], "image": d["image"]}
-                             for d in representative_data])
+                data = iter([{"token_ids": d["token_ids"], "image": d["image"]} for d in representative_data])
             path = os.path.join(output_dir, f"{flavour}_{quantize}.tflite")
             with open(path, "wb") as f:
                 f.write(convert(saved_model_dir, quantize, flavour, data))
@@ -160,8 +157,9 @@ def representative_data(bundle, data: str | dict | None = None, count: int = 200
     """
     spec = data or bundle.data
     if not spec:
-        raise ValueError("This bundle does not record its training data; pass the calibration data "
-                         "(--calibration-data PATH).")
+        raise ValueError(
+            "This bundle does not record its training data; pass the calibration data (--calibration-data PATH)."
+        )
     if isinstance(spec, dict) and spec.get("kind") == "shapes":
         spec = {**spec, "scenes": {"train": count}}
     source = open_source(spec)

@@ -39,9 +39,7 @@ def infonce_loss(similarity, image_ids, scale):
     logits = ops.where(others, _NEG_INF, logits)
     targets = ops.arange(ops.shape(logits)[0])
     image_to_text = keras.losses.sparse_categorical_crossentropy(targets, logits, from_logits=True)
-    text_to_image = keras.losses.sparse_categorical_crossentropy(
-        targets, ops.transpose(logits), from_logits=True
-    )
+    text_to_image = keras.losses.sparse_categorical_crossentropy(targets, ops.transpose(logits), from_logits=True)
     return 0.5 * (ops.mean(image_to_text) + ops.mean(text_to_image))
 
 

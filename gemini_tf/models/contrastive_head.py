@@ -44,7 +44,9 @@ class ContrastiveHead(keras.layers.Layer):
             shape=(), initializer=keras.initializers.Constant(math.log(initial_scale)), name="log_scale"
         )
         self.bias = self.add_weight(
-            shape=(), initializer=keras.initializers.Constant(initial_bias), name="bias",
+            shape=(),
+            initializer=keras.initializers.Constant(initial_bias),
+            name="bias",
             trainable=self.loss_name == "sigmoid",
         )
         self.built = True

@@ -49,6 +49,7 @@ class ContrastiveTrainer(keras.Model):
     def __init__(self, gemini: GeminiModel, itm_weight: float = 1.0, seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
         self.gemini = gemini
+        gemini.contrastive_head.trainable = True  # its scale (and bias) train under the contrastive term
         self.itm_weight = itm_weight
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -64,8 +65,9 @@ class ContrastiveTrainer(keras.Model):
         image_ids = ops.reshape(image_ids, (-1,))
         text = self.gemini.text_encoder(token_ids, training=training)
         image = self.gemini.image_encoder(images, training=training)
-        similarity = ops.matmul(self.gemini.project_image(image["pooled"]),
-                                ops.transpose(self.gemini.project_text(text["pooled"])))
+        similarity = ops.matmul(
+            self.gemini.project_image(image["pooled"]), ops.transpose(self.gemini.project_text(text["pooled"]))
+        )
 
         logits = self.gemini.contrastive_head(similarity)
         negative_text = sample_hard_negatives(logits, image_ids, self.seed_generator)
@@ -77,13 +79,18 @@ class ContrastiveTrainer(keras.Model):
         itm_token_ids = ops.concatenate([token_ids, ops.take(token_ids, negative_text, axis=0), token_ids], 0)
         itm_image = both(both(image, image), take(image, negative_image))
         itm_logits = self.gemini.match_logits(itm_text, itm_token_ids, itm_image, training=training)
-        itm_labels = ops.cast(ops.concatenate([
-            ops.ones_like(image_ids, dtype="bool"),
-            ops.equal(image_ids, ops.take(image_ids, negative_text)),
-            ops.equal(image_ids, ops.take(image_ids, negative_image)),
-        ], 0), "float32")
-        return {"similarity": similarity, "image_ids": image_ids,
-                "itm_logits": itm_logits, "itm_labels": itm_labels}
+        itm_labels = ops.cast(
+            ops.concatenate(
+                [
+                    ops.ones_like(image_ids, dtype="bool"),
+                    ops.equal(image_ids, ops.take(image_ids, negative_text)),
+                    ops.equal(image_ids, ops.take(image_ids, negative_image)),
+                ],
+                0,
+            ),
+            "float32",
+        )
+        return {"similarity": similarity, "image_ids": image_ids, "itm_logits": itm_logits, "itm_labels": itm_labels}
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         itc = self.gemini.contrastive_head.contrastive_loss(y_pred["similarity"], y_pred["image_ids"])

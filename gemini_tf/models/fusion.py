@@ -3,15 +3,17 @@
 * `ConcatFusion`: pooled text (+) pooled image -> MLP. Cheap, but it cannot bind
   attributes to objects ("red circle and blue square" vs "blue circle and red square").
 * `CrossAttentionFusion`: text tokens attend to image patches through keras-hub
-  `TransformerDecoder` blocks (no causal mask), then the [CLS] token -> MLP.
+  `TransformerDecoder` blocks (no causal mask), then the tokens' mean -> MLP.
 """
 
 from __future__ import annotations
 
 import keras
 import keras_hub
+from keras import ops
 
 from gemini_tf.config import GeminiConfig
+from gemini_tf.layers.layer_scale import LayerScale
 from gemini_tf.models.grounded_fusion import GroundedFusion
 
 
@@ -45,7 +47,7 @@ class ConcatFusion(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="gemini_tf")
 class CrossAttentionFusion(keras.layers.Layer):
-    """Text tokens attend to image patches; the [CLS] state -> Dense(GELU)."""
+    """Text tokens attend to image patches; the mean of the real tokens' states -> Dense(GELU)."""
 
     def __init__(
         self,
@@ -64,34 +66,42 @@ class CrossAttentionFusion(keras.layers.Layer):
         self.dropout = dropout
         self.blocks = [
             keras_hub.layers.TransformerDecoder(
-                intermediate_dim, num_heads, dropout=dropout, activation="gelu",
-                normalize_first=True, name=f"cross_block_{i}",
+                intermediate_dim,
+                num_heads,
+                dropout=dropout,
+                activation="gelu",
+                normalize_first=True,
+                name=f"cross_block_{i}",
             )
             for i in range(num_layers)
         ]
+        self.scales = [LayerScale(name=f"layer_scale_{i}") for i in range(num_layers)]
         self._norm = keras.layers.LayerNormalization(epsilon=1e-5, name="final_norm")
         self._output = keras.layers.Dense(hidden_dim, activation="gelu", name="output")
 
     def build(self, *input_shapes):
         # Both encoders emit hidden_dim-wide states, so the shapes follow from the config.
         states = (None, None, self.hidden_dim)
-        for block in self.blocks:
+        for block, scale in zip(self.blocks, self.scales):
             block.build(states, states)
+            scale.build(states)
         self._norm.build(states)
         self._output.build((None, self.hidden_dim))
         self.built = True
 
     def call(self, text_sequence, text_mask, image_sequence, text_pooled, image_pooled, training=None):
         x = text_sequence
-        for block in self.blocks:
-            x = block(
+        for block, scale in zip(self.blocks, self.scales):
+            update = block(
                 x,
                 encoder_sequence=image_sequence,
                 decoder_padding_mask=text_mask,
                 use_causal_mask=False,
                 training=training,
             )
-        return self._output(self._norm(x)[:, 0, :])
+            x = scale(x, update)
+        weights = ops.cast(text_mask, x.dtype)[..., None]
+        return self._output(ops.sum(self._norm(x) * weights, axis=1) / ops.sum(weights, axis=1))
 
     def attention_maps(self, text_sequence, text_mask, image_sequence):
         """Cross-attention weights of the first block: [batch, heads, text_len, patches].
@@ -126,7 +136,14 @@ def fusion_layer(config: GeminiConfig) -> keras.layers.Layer:
     if config.fusion == "concat":
         return ConcatFusion(config.hidden_dim, config.dropout, name="fusion")
     if config.fusion == "cross_attention":
-        return CrossAttentionFusion(config.hidden_dim, config.fusion_layers, config.num_heads,
-                                    config.intermediate_dim, config.dropout, name="fusion")
-    return GroundedFusion(config.hidden_dim, config.num_heads, config.intermediate_dim, config.grid_size,
-                          config.dropout, name="fusion")
+        return CrossAttentionFusion(
+            config.hidden_dim,
+            config.fusion_layers,
+            config.num_heads,
+            config.intermediate_dim,
+            config.dropout,
+            name="fusion",
+        )
+    return GroundedFusion(
+        config.hidden_dim, config.num_heads, config.intermediate_dim, config.grid_size, config.dropout, name="fusion"
+    )

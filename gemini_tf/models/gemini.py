@@ -6,10 +6,13 @@ parts. Inputs are `[token_ids, images]` so the plain Keras workflow
 `model.fit([token_ids, images], labels)` works as written.
 
 The pooled text and image states are also projected to a shared embedding
-space (`embed_texts`, `embed_images`: retrieval), and their similarity, scaled
-by the `ContrastiveHead`, is a second input of the task head beside the fused
-vector — so the embeddings are part of every forward pass and train under any
-loss. `match_logits` scores encoder outputs for the trainers and re-ranking.
+space. Normalised, the projections are the retrieval embeddings (`embed_texts`,
+`embed_images`, scaled by the `ContrastiveHead` under a contrastive loss);
+their raw dot product is a second input of the task head beside the fused
+vector. That bilinear term is what lets plain binary cross-entropy get off the
+ground: its gradient is first-order in "this word goes with these pixels",
+where an MLP over concatenated or normalised features sits at chance.
+`match_logits` scores encoder outputs for the trainers and re-ranking.
 """
 
 from __future__ import annotations
@@ -45,8 +48,16 @@ class GeminiModel(keras.Model):
     ```
     """
 
-    def __init__(self, text_encoder, image_encoder, fusion, head, embedding_dim: int = 64,
-                 contrastive_loss: str = "infonce", **kwargs):
+    def __init__(
+        self,
+        text_encoder,
+        image_encoder,
+        fusion,
+        head,
+        embedding_dim: int = 64,
+        contrastive_loss: str = "infonce",
+        **kwargs,
+    ):
         # === Layers ===
         self.text_encoder = text_encoder
         self.image_encoder = image_encoder
@@ -54,18 +65,16 @@ class GeminiModel(keras.Model):
         self.head = head
         self.text_projection = keras.layers.Dense(embedding_dim, name="text_projection")
         self.image_projection = keras.layers.Dense(embedding_dim, name="image_projection")
-        self.contrastive_head = ContrastiveHead(contrastive_loss, name="contrastive_head")
+        # Trains only under a contrastive loss: the listwise and contrastive trainers switch it on.
+        self.contrastive_head = ContrastiveHead(contrastive_loss, trainable=False, name="contrastive_head")
+        self.contrastive_head.build()  # outside the graph, so built here (trainers need every weight up front)
 
         # === Functional Model ===
         token_ids = keras.Input(shape=(text_encoder.sequence_length,), dtype="int32", name="token_ids")
         images = keras.Input(shape=(*image_encoder.image_size, 3), name="images")
         text = text_encoder(token_ids)
         image = image_encoder(images)
-        fused = fusion(text["sequence"], ops.not_equal(token_ids, 0), image["sequence"],
-                       text["pooled"], image["pooled"])
-        similarity = ops.sum(self.project_text(text["pooled"]) * self.project_image(image["pooled"]),
-                             axis=-1, keepdims=True)
-        outputs = head(fused, self.contrastive_head(similarity))
+        outputs = head(*self._head_inputs(text, token_ids, image))
         super().__init__(inputs=[token_ids, images], outputs=outputs, **kwargs)
 
         # === Config ===
@@ -76,13 +85,22 @@ class GeminiModel(keras.Model):
     def task(self) -> str:
         return self.head.name
 
+    def _head_inputs(self, text: dict, token_ids, image: dict, training=None):
+        """(fused vector, raw dot product of the projected pooled states): what the task head reads."""
+        fused = self.fusion(
+            text["sequence"],
+            ops.not_equal(token_ids, 0),
+            image["sequence"],
+            text["pooled"],
+            image["pooled"],
+            training=training,
+        )
+        similarity = ops.sum(self.text_projection(text["pooled"]) * self.image_projection(image["pooled"]), -1)
+        return fused, similarity[:, None]
+
     def match_logits(self, text: dict, token_ids, image: dict, training=None):
         """ITM logits [batch] of encoder outputs (the dicts `text_encoder` / `image_encoder` return)."""
-        fused = self.fusion(text["sequence"], ops.not_equal(token_ids, 0), image["sequence"],
-                            text["pooled"], image["pooled"], training=training)
-        similarity = ops.sum(self.project_text(text["pooled"]) * self.project_image(image["pooled"]),
-                             axis=-1, keepdims=True)
-        return self.head.logits(fused, self.contrastive_head(similarity))
+        return self.head.logits(*self._head_inputs(text, token_ids, image, training))
 
     def project_text(self, pooled):
         """Pooled text states -> L2-normalised embeddings [batch, embedding_dim]."""
@@ -151,16 +169,32 @@ def gemini_model(
     else:
         config = GeminiConfig.from_preset(preset, **overrides)
     text_encoder = TextEncoder(
-        config.vocabulary_size, config.sequence_length, config.hidden_dim, config.text_layers,
-        config.num_heads, config.intermediate_dim, config.dropout, name="text_encoder",
+        config.vocabulary_size,
+        config.sequence_length,
+        config.hidden_dim,
+        config.text_layers,
+        config.num_heads,
+        config.intermediate_dim,
+        config.dropout,
+        name="text_encoder",
     )
     image_encoder = ImageEncoder(
-        config.image_size, config.stem_channels, config.hidden_dim, config.image_layers,
-        config.num_heads, config.intermediate_dim, config.dropout, name="image_encoder",
+        config.image_size,
+        config.stem_channels,
+        config.hidden_dim,
+        config.image_layers,
+        config.num_heads,
+        config.intermediate_dim,
+        config.dropout,
+        name="image_encoder",
     )
     fusion = fusion_layer(config)
     return GeminiModel(
-        text_encoder, image_encoder, fusion, MatchHead(name=config.task),
-        embedding_dim=config.embedding_dim, contrastive_loss=config.contrastive_loss,
+        text_encoder,
+        image_encoder,
+        fusion,
+        MatchHead(name=config.task),
+        embedding_dim=config.embedding_dim,
+        contrastive_loss=config.contrastive_loss,
         name=f"gemini_{config.fusion}",
     )

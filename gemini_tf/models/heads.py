@@ -1,4 +1,4 @@
-"""The task head: one logit from the fused vector and the aligned similarity, read as a probability."""
+"""The task head: one logit from the fused vector and a bilinear image-text score, read as a probability."""
 
 from __future__ import annotations
 
@@ -24,9 +24,7 @@ class MatchHead(keras.layers.Layer):
 
     def build(self, fused_shape, similarity_logits_shape=None):
         self.dense.build(fused_shape)
-        self.similarity_weight = self.add_weight(
-            shape=(), initializer=keras.initializers.Constant(0.1), name="similarity_weight"
-        )
+        self.similarity_weight = self.add_weight(shape=(), initializer="ones", name="similarity_weight")
         self.built = True
 
     def logits(self, fused, similarity_logits):

@@ -12,6 +12,8 @@ from __future__ import annotations
 import keras
 import keras_hub
 
+from gemini_tf.layers.layer_scale import LayerScale
+
 
 @keras.saving.register_keras_serializable(package="gemini_tf")
 class ImageEncoder(keras.Model):
@@ -50,11 +52,16 @@ class ImageEncoder(keras.Model):
         positions = keras_hub.layers.PositionEmbedding(grid[0] * grid[1], name="position_2d")
         blocks = [
             keras_hub.layers.TransformerEncoder(
-                intermediate_dim, num_heads, dropout=dropout, activation="gelu",
-                normalize_first=True, name=f"transformer_{i}",
+                intermediate_dim,
+                num_heads,
+                dropout=dropout,
+                activation="gelu",
+                normalize_first=True,
+                name=f"transformer_{i}",
             )
             for i in range(num_layers)
         ]
+        scales = [LayerScale(name=f"layer_scale_{i}") for i in range(num_layers)]
         final_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="final_norm")
 
         # === Functional Model ===
@@ -64,8 +71,8 @@ class ImageEncoder(keras.Model):
             x = layer(x)
         x = to_tokens(x)
         x = x + positions(x)
-        for block in blocks:
-            x = block(x)
+        for block, scale in zip(blocks, scales):
+            x = scale(x, block(x))
         sequence = final_norm(x)
         pooled = keras.ops.mean(sequence, axis=1)
         super().__init__(inputs=images, outputs={"sequence": sequence, "pooled": pooled}, **kwargs)

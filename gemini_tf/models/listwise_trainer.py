@@ -35,6 +35,8 @@ class ListwiseTrainer(keras.Model):
     def __init__(self, gemini: GeminiModel, itc_weight: float = 1.0, **kwargs):
         super().__init__(**kwargs)
         self.gemini = gemini
+        if itc_weight:
+            gemini.contrastive_head.trainable = True  # its scale (and bias) train under the contrastive term
         self.itc_weight = itc_weight
         self.itc_loss_tracker = keras.metrics.Mean(name="itc_loss")
         self.group_accuracy_tracker = keras.metrics.Mean(name="group_accuracy")
@@ -48,10 +50,10 @@ class ListwiseTrainer(keras.Model):
         text = self.gemini.text_encoder(token_ids, training=training)
         image = self.gemini.image_encoder(images, training=training)
         repeated = {k: ops.repeat(v, group, axis=0) for k, v in image.items()}
-        logits = ops.reshape(self.gemini.match_logits(text, token_ids, repeated, training=training),
-                             (batch, group))
-        similarity = ops.matmul(self.gemini.project_image(image["pooled"]),
-                                ops.transpose(self.gemini.project_text(text["pooled"][::group])))
+        logits = ops.reshape(self.gemini.match_logits(text, token_ids, repeated, training=training), (batch, group))
+        similarity = ops.matmul(
+            self.gemini.project_image(image["pooled"]), ops.transpose(self.gemini.project_text(text["pooled"][::group]))
+        )
         return {"logits": logits, "similarity": similarity}
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
@@ -75,8 +77,7 @@ class ListwiseTrainer(keras.Model):
         return [*super().metrics, *trackers, *([self.itc_loss_tracker] if self.itc_weight else [])]
 
     def get_config(self):
-        return {**super().get_config(), "gemini": keras.layers.serialize(self.gemini),
-                "itc_weight": self.itc_weight}
+        return {**super().get_config(), "gemini": keras.layers.serialize(self.gemini), "itc_weight": self.itc_weight}
 
     @classmethod
     def from_config(cls, config, custom_objects=None):

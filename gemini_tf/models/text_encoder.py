@@ -1,9 +1,11 @@
-"""Transformer text encoder: token ids -> token states and a pooled [CLS] vector."""
+"""Transformer text encoder: token ids -> token states and their masked mean."""
 
 from __future__ import annotations
 
 import keras
 import keras_hub
+
+from gemini_tf.layers.layer_scale import LayerScale
 
 
 @keras.saving.register_keras_serializable(package="gemini_tf")
@@ -12,7 +14,9 @@ class TextEncoder(keras.Model):
 
     Input: int32 token ids [batch, sequence_length], 0 = [PAD] (masked out).
     Outputs: {"sequence": [batch, sequence_length, hidden_dim],
-              "pooled": [batch, hidden_dim]} (the [CLS] token's state).
+              "pooled": [batch, hidden_dim]} (the mean of the real tokens' states:
+              every word reaches it directly, where [CLS] would hear them only
+              through attention).
     """
 
     def __init__(
@@ -30,26 +34,33 @@ class TextEncoder(keras.Model):
         embedding = keras_hub.layers.TokenAndPositionEmbedding(
             vocabulary_size, sequence_length, hidden_dim, name="token_and_position_embedding"
         )
+        # As in BERT: a unit-scale residual stream, so each token's own embedding is not drowned
+        # at initialisation by the attention average of all tokens.
+        embedding_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="embedding_norm")
         blocks = [
             keras_hub.layers.TransformerEncoder(
-                intermediate_dim, num_heads, dropout=dropout, activation="gelu",
-                normalize_first=True, name=f"transformer_{i}",
+                intermediate_dim,
+                num_heads,
+                dropout=dropout,
+                activation="gelu",
+                normalize_first=True,
+                name=f"transformer_{i}",
             )
             for i in range(num_layers)
         ]
+        scales = [LayerScale(name=f"layer_scale_{i}") for i in range(num_layers)]
         final_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="final_norm")
 
         # === Functional Model ===
         token_ids = keras.Input(shape=(sequence_length,), dtype="int32", name="token_ids")
         padding_mask = keras.ops.not_equal(token_ids, 0)
-        x = embedding(token_ids)
-        for block in blocks:
-            x = block(x, padding_mask=padding_mask)
+        x = embedding_norm(embedding(token_ids))
+        for block, scale in zip(blocks, scales):
+            x = scale(x, block(x, padding_mask=padding_mask))
         sequence = final_norm(x)
-        pooled = sequence[:, 0, :]
-        super().__init__(
-            inputs=token_ids, outputs={"sequence": sequence, "pooled": pooled}, **kwargs
-        )
+        weights = keras.ops.cast(padding_mask, sequence.dtype)[..., None]
+        pooled = keras.ops.sum(sequence * weights, axis=1) / keras.ops.sum(weights, axis=1)
+        super().__init__(inputs=token_ids, outputs={"sequence": sequence, "pooled": pooled}, **kwargs)
 
         # === Config ===
         self.vocabulary_size = vocabulary_size

@@ -14,3 +14,16 @@ from gemini_tf.preprocessing.text import (
     load_vocabulary,
     save_vocabulary,
 )
+
+__all__ = [
+    "TextPreprocessor",
+    "decode_image",
+    "learn_vocabulary",
+    "load_image_file",
+    "load_images",
+    "load_vocabulary",
+    "preprocess_image_bytes",
+    "preprocess_images",
+    "resize_and_scale",
+    "save_vocabulary",
+]

@@ -20,13 +20,18 @@ def allows_flip(text: tf.Tensor) -> tf.Tensor:
     return tf.logical_not(tf.strings.regex_full_match(tf.strings.lower(text), SIDE_WORDS))
 
 
-def random_resized_crop(image: tf.Tensor, image_size: tuple[int, int],
-                        area_range: tuple[float, float] = (0.6, 1.0)) -> tf.Tensor:
+def random_resized_crop(
+    image: tf.Tensor, image_size: tuple[int, int], area_range: tuple[float, float] = (0.6, 1.0)
+) -> tf.Tensor:
     """uint8 [H, W, 3] -> float32 [*image_size, 3]: a random crop of 60-100 % of the area,
     aspect ratio 3/4..4/3, resized."""
     begin, size, _ = tf.image.sample_distorted_bounding_box(
-        tf.shape(image), tf.zeros([1, 0, 4]), min_object_covered=0.0,
-        aspect_ratio_range=(0.75, 1.33), area_range=area_range, use_image_if_no_bounding_boxes=True,
+        tf.shape(image),
+        tf.zeros([1, 0, 4]),
+        min_object_covered=0.0,
+        aspect_ratio_range=(0.75, 1.33),
+        area_range=area_range,
+        use_image_if_no_bounding_boxes=True,
     )
     return resize_and_scale(tf.slice(image, begin, size), image_size)
 

@@ -20,15 +20,16 @@ def decode_image(image_bytes: tf.Tensor) -> tf.Tensor:
     `image_bytes`, before the decoder sees them.
     """
     first2, first4 = tf.strings.substr(image_bytes, 0, 2), tf.strings.substr(image_bytes, 0, 4)
-    known = tf.reduce_any([
-        tf.equal(first2, b"\xff\xd8"),  # JPEG
-        tf.equal(first4, b"\x89PNG"),
-        tf.equal(first4, b"GIF8"),
-        tf.equal(first2, b"BM"),
-    ])
+    known = tf.reduce_any(
+        [
+            tf.equal(first2, b"\xff\xd8"),  # JPEG
+            tf.equal(first4, b"\x89PNG"),
+            tf.equal(first4, b"GIF8"),
+            tf.equal(first2, b"BM"),
+        ]
+    )
     checks = [
-        tf.debugging.assert_greater(tf.strings.length(image_bytes), 0,
-                                    message="image_bytes: empty (0 bytes)"),
+        tf.debugging.assert_greater(tf.strings.length(image_bytes), 0, message="image_bytes: empty (0 bytes)"),
         tf.debugging.Assert(known, ["image_bytes: not a JPEG, PNG, GIF or BMP file"]),
     ]
     with tf.control_dependencies(checks):
@@ -74,6 +75,4 @@ def load_image_file(path: str, image_size: tuple[int, int]) -> np.ndarray:
     try:
         return preprocess_image_bytes(data, image_size).numpy()
     except tf.errors.InvalidArgumentError as error:
-        raise ValueError(
-            f"Not a readable image (expected JPEG, PNG, GIF or BMP): {path}"
-        ) from error
+        raise ValueError(f"Not a readable image (expected JPEG, PNG, GIF or BMP): {path}") from error

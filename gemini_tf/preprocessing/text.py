@@ -97,9 +97,7 @@ class TextPreprocessor(keras.layers.Layer):
         body = pieces.to_tensor(default_value=0, shape=[None, body_length])
         lengths = tf.minimum(tf.cast(pieces.row_lengths(), tf.int32), body_length)
         batch = tf.shape(body)[0]
-        ids = tf.concat([
-            tf.fill([batch, 1], self._cls_id), body, tf.zeros([batch, 1], tf.int32)
-        ], axis=1)
+        ids = tf.concat([tf.fill([batch, 1], self._cls_id), body, tf.zeros([batch, 1], tf.int32)], axis=1)
         return ids + self._sep_id * tf.one_hot(lengths + 1, self.sequence_length, dtype=tf.int32)
 
     def tokens(self, texts) -> list[list[str]]:

@@ -4,5 +4,4 @@ from gemini_tf.training.loop import FitSettings, adamw, fit, get_strategy, learn
 from gemini_tf.training.recipes import MATCHING, recipe_for
 from gemini_tf.training.train import train
 
-__all__ = ["MATCHING", "FitSettings", "adamw", "fit", "get_strategy", "learning_rate_schedule",
-           "recipe_for", "train"]
+__all__ = ["MATCHING", "FitSettings", "adamw", "fit", "get_strategy", "learning_rate_schedule", "recipe_for", "train"]

@@ -55,7 +55,7 @@ class FitSettings:
 
 
 def get_strategy(name: str = "default") -> tf.distribute.Strategy:
-    """"default": the current (single-device) strategy; "mirrored": all local devices."""
+    """ "default": the current (single-device) strategy; "mirrored": all local devices."""
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
@@ -101,15 +101,22 @@ def fit(
     callbacks = [
         keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup")),
         keras.callbacks.ModelCheckpoint(
-            os.path.join(run_dir, "best.weights.h5"), monitor=monitor, save_best_only=True, save_weights_only=True,
+            os.path.join(run_dir, "best.weights.h5"),
+            monitor=monitor,
+            save_best_only=True,
+            save_weights_only=True,
         ),
         keras.callbacks.EarlyStopping(monitor=monitor, patience=settings.patience, restore_best_weights=True),
         keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), write_graph=False),
         *(callbacks or []),
     ]
     return trainer.fit(
-        train_data, validation_data=validation_data, epochs=settings.epochs,
-        callbacks=callbacks, verbose=settings.verbose, shuffle=False,  # datasets shuffle themselves
+        train_data,
+        validation_data=validation_data,
+        epochs=settings.epochs,
+        callbacks=callbacks,
+        verbose=settings.verbose,
+        shuffle=False,  # datasets shuffle themselves
     )
 
 

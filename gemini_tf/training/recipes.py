@@ -35,8 +35,9 @@ class Recipe:
         """The view's texts, for learning the vocabulary."""
         return list(view.texts)
 
-    def dataset(self, view, preprocessor: TextPreprocessor, image_size: tuple[int, int],
-                settings: FitSettings, training: bool):
+    def dataset(
+        self, view, preprocessor: TextPreprocessor, image_size: tuple[int, int], settings: FitSettings, training: bool
+    ):
         return view.dataset(preprocessor, image_size, settings.batch_size, shuffle=training, seed=settings.seed)
 
     def trainer(self, model: keras.Model, settings: FitSettings, total_steps: int) -> keras.Model:
@@ -77,8 +78,14 @@ class ContrastiveRecipe(Recipe):
         return source.captions(part)
 
     def dataset(self, view, preprocessor, image_size, settings, training):
-        return view.dataset(preprocessor, image_size, settings.batch_size, shuffle=training,
-                            augment=training and self.augment, seed=settings.seed)
+        return view.dataset(
+            preprocessor,
+            image_size,
+            settings.batch_size,
+            shuffle=training,
+            augment=training and self.augment,
+            seed=settings.seed,
+        )
 
     def trainer(self, model, settings, total_steps):
         trainer = ContrastiveTrainer(model, itm_weight=self.itm_weight, seed=settings.seed)
@@ -120,8 +127,10 @@ def recipe_for(matching: str | None, source: DataSource, task: str) -> Recipe:
     if matching not in RECIPES:
         raise ValueError(f"Unknown matching {matching!r}; choose one of {list(MATCHING)}.")
     if task == "classify" and matching == "contrastive":
-        raise ValueError("task 'classify' trains on labelled pairs; use matching 'binary' (or 'listwise' "
-                         "on shapes), not 'contrastive'.")
+        raise ValueError(
+            "task 'classify' trains on labelled pairs; use matching 'binary' (or 'listwise' "
+            "on shapes), not 'contrastive'."
+        )
     if matching == "contrastive" and not isinstance(source, ShapesSource):
         return ContrastiveRecipe(augment=True)
     if matching == "contrastive":

@@ -1,10 +1,10 @@
 """`train`: data source -> recipe -> fit loop -> saved bundle, for every kind of training.
 
-    source = open_source(data)                 # detect the layout once
-    recipe = recipe_for(matching, source)      # which view, which trainer
-    train/validation views -> vocabulary -> tf.data
-    model = gemini_model(config); fit(recipe.trainer(model), ...)
-    bundle.metrics = evaluate(bundle, source, "validation"); bundle.save(...)
+source = open_source(data)                 # detect the layout once
+recipe = recipe_for(matching, source)      # which view, which trainer
+train/validation views -> vocabulary -> tf.data
+model = gemini_model(config); fit(recipe.trainer(model), ...)
+bundle.metrics = evaluate(bundle, source, "validation"); bundle.save(...)
 """
 
 from __future__ import annotations
@@ -73,18 +73,23 @@ def train(
     config = GeminiConfig.from_preset(preset, fusion=fusion, task=task, **(config_overrides or {}))
     keras.utils.set_random_seed(seed)
     if isinstance(data, str) and data == "shapes":
-        source = ShapesSource(statements=task == "classify", seed=seed, image_size=config.image_size[0],
-                              scenes={"train": train_scenes, "validation": validation_scenes},
-                              group_size=group_size, progress=bool(verbose))
+        source = ShapesSource(
+            statements=task == "classify",
+            seed=seed,
+            image_size=config.image_size[0],
+            scenes={"train": train_scenes, "validation": validation_scenes},
+            group_size=group_size,
+            progress=bool(verbose),
+        )
     else:
         source = open_source(data, strict=strict, allow_outside_root=allow_outside_root, progress=bool(verbose))
     recipe = recipe_for(matching, source, task)
 
-    train_view, validation_view = (recipe.view(source, part).first((max_examples or {}).get(part))
-                                   for part in ("train", "validation"))
+    train_view, validation_view = (
+        recipe.view(source, part).first((max_examples or {}).get(part)) for part in ("train", "validation")
+    )
     _check_enough(source, train_view, validation_view, settings.batch_size)
-    preprocessor = TextPreprocessor(learn_vocabulary(recipe.texts(train_view), vocabulary_size),
-                                    config.sequence_length)
+    preprocessor = TextPreprocessor(learn_vocabulary(recipe.texts(train_view), vocabulary_size), config.sequence_length)
     config.vocabulary_size = preprocessor.vocabulary_size
     train_data = recipe.dataset(train_view, preprocessor, config.image_size, settings, training=True)
     validation_data = recipe.dataset(validation_view, preprocessor, config.image_size, settings, training=False)
@@ -92,8 +97,9 @@ def train(
         model = build_model(config)
         trainer = recipe.trainer(model, settings, settings.steps(len(train_view), recipe.drop_remainder))
     history = fit(trainer, train_data, validation_data, settings, os.path.join(output_dir, "run"))
-    bundle = GeminiBundle(model, preprocessor, config, LABEL_NAMES[task], history=history_dict(history),
-                          data=source.spec())
+    bundle = GeminiBundle(
+        model, preprocessor, config, LABEL_NAMES[task], history=history_dict(history), data=source.spec()
+    )
     bundle.metrics = evaluate(bundle, source, "validation")
     bundle.save(output_dir)
     return bundle

@@ -1,0 +1,1 @@
+"""Small serializable building blocks shared by the encoders and fusions."""
