@@ -27,6 +27,7 @@ import gemini_tf
 from gemini_tf.data import shapes
 from gemini_tf.evaluation import evaluate_shapes, format_table, word_object_attention
 from gemini_tf.preprocessing import preprocess_images
+
 from results_file import merge_results
 
 COLUMNS = [
