@@ -16,8 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 
 from gemini_tf.config import GeminiConfig
-from gemini_tf.models.image_encoder import ImageEncoder
-from gemini_tf.models.text_encoder import TextEncoder
+from gemini_tf.models.gemini import image_encoder, text_encoder
 
 
 def majority_baseline(train_labels) -> float:
@@ -42,16 +41,7 @@ def _inputs(config: GeminiConfig):
 def text_only_model(config: GeminiConfig) -> keras.Model:
     """Text encoder + sigmoid head; the images input is accepted and ignored."""
     token_ids, images = _inputs(config)
-    encoder = TextEncoder(
-        config.vocabulary_size,
-        config.sequence_length,
-        config.hidden_dim,
-        config.text_layers,
-        config.num_heads,
-        config.intermediate_dim,
-        config.dropout,
-        name="text_encoder",
-    )
+    encoder = text_encoder(config)
     output = keras.layers.Dense(1, activation="sigmoid", name="classify")(encoder(token_ids)["pooled"])
     return keras.Model([token_ids, images], output, name="text_only")
 
@@ -59,15 +49,6 @@ def text_only_model(config: GeminiConfig) -> keras.Model:
 def image_only_model(config: GeminiConfig) -> keras.Model:
     """Image encoder + sigmoid head; the token_ids input is accepted and ignored."""
     token_ids, images = _inputs(config)
-    encoder = ImageEncoder(
-        config.image_size,
-        config.stem_channels,
-        config.hidden_dim,
-        config.image_layers,
-        config.num_heads,
-        config.intermediate_dim,
-        config.dropout,
-        name="image_encoder",
-    )
+    encoder = image_encoder(config)
     output = keras.layers.Dense(1, activation="sigmoid", name="classify")(encoder(images)["pooled"])
     return keras.Model([token_ids, images], output, name="image_only")

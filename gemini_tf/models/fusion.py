@@ -1,9 +1,14 @@
-"""Fusion of text and image states into one joint vector, chosen by name.
+"""Fusion of text and image states, chosen by name (`gemini.fusion_layer`).
+
+Every fusion returns (fused vector [batch, hidden_dim], word-level score
+[batch, 1]); the task head reads both. These two have no word-level score (0):
 
 * `ConcatFusion`: pooled text (+) pooled image -> MLP. Cheap, but it cannot bind
   attributes to objects ("red circle and blue square" vs "blue circle and red square").
 * `CrossAttentionFusion`: text tokens attend to image patches through keras-hub
   `TransformerDecoder` blocks (no causal mask), then the tokens' mean -> MLP.
+
+`grounded_fusion.GroundedFusion` adds a grounding head with a real score.
 """
 
 from __future__ import annotations
@@ -12,9 +17,7 @@ import keras
 import keras_hub
 from keras import ops
 
-from gemini_tf.config import GeminiConfig
 from gemini_tf.layers.layer_scale import LayerScale
-from gemini_tf.models.grounded_fusion import GroundedFusion
 
 
 @keras.saving.register_keras_serializable(package="gemini_tf")
@@ -39,7 +42,7 @@ class ConcatFusion(keras.layers.Layer):
     def call(self, text_sequence, text_mask, image_sequence, text_pooled, image_pooled, training=None):
         x = self._concat([text_pooled, image_pooled])
         x = self._dropout(self._hidden(x), training=training)
-        return self._output(x)
+        return self._output(x), ops.zeros_like(x[:, :1])
 
     def get_config(self):
         return {**super().get_config(), "hidden_dim": self.hidden_dim, "dropout": self.dropout}
@@ -90,6 +93,11 @@ class CrossAttentionFusion(keras.layers.Layer):
         self.built = True
 
     def call(self, text_sequence, text_mask, image_sequence, text_pooled, image_pooled, training=None):
+        tokens = self.attend(text_sequence, text_mask, image_sequence, training)
+        return self.pool(tokens, text_mask), ops.zeros_like(tokens[:, 0, :1])
+
+    def attend(self, text_sequence, text_mask, image_sequence, training=None):
+        """Token states after the cross-attention blocks, normalised: [batch, text_len, hidden_dim]."""
         x = text_sequence
         for block, scale in zip(self.blocks, self.scales):
             update = block(
@@ -100,8 +108,12 @@ class CrossAttentionFusion(keras.layers.Layer):
                 training=training,
             )
             x = scale(x, update)
-        weights = ops.cast(text_mask, x.dtype)[..., None]
-        return self._output(ops.sum(self._norm(x) * weights, axis=1) / ops.sum(weights, axis=1))
+        return self._norm(x)
+
+    def pool(self, tokens, text_mask):
+        """The mean of the real tokens' states -> Dense(GELU): the fused vector."""
+        weights = ops.cast(text_mask, tokens.dtype)[..., None]
+        return self._output(ops.sum(tokens * weights, axis=1) / ops.sum(weights, axis=1))
 
     def attention_maps(self, text_sequence, text_mask, image_sequence):
         """Cross-attention weights of the first block: [batch, heads, text_len, patches].
@@ -129,21 +141,3 @@ class CrossAttentionFusion(keras.layers.Layer):
             "intermediate_dim": self.intermediate_dim,
             "dropout": self.dropout,
         }
-
-
-def fusion_layer(config: GeminiConfig) -> keras.layers.Layer:
-    """The fusion `config.fusion` names ("concat", "cross_attention" or "grounded"), sized by `config`."""
-    if config.fusion == "concat":
-        return ConcatFusion(config.hidden_dim, config.dropout, name="fusion")
-    if config.fusion == "cross_attention":
-        return CrossAttentionFusion(
-            config.hidden_dim,
-            config.fusion_layers,
-            config.num_heads,
-            config.intermediate_dim,
-            config.dropout,
-            name="fusion",
-        )
-    return GroundedFusion(
-        config.hidden_dim, config.num_heads, config.intermediate_dim, config.grid_size, config.dropout, name="fusion"
-    )

@@ -22,7 +22,8 @@ from keras import ops
 
 from gemini_tf.config import GeminiConfig
 from gemini_tf.models.contrastive_head import ContrastiveHead
-from gemini_tf.models.fusion import fusion_layer
+from gemini_tf.models.fusion import ConcatFusion, CrossAttentionFusion
+from gemini_tf.models.grounded_fusion import GroundedFusion
 from gemini_tf.models.heads import MatchHead
 from gemini_tf.models.image_encoder import ImageEncoder
 from gemini_tf.models.text_encoder import TextEncoder
@@ -59,6 +60,7 @@ class GeminiModel(keras.Model):
         **kwargs,
     ):
         # === Layers ===
+        self.embedding_dim = embedding_dim
         self.text_encoder = text_encoder
         self.image_encoder = image_encoder
         self.fusion = fusion
@@ -78,7 +80,6 @@ class GeminiModel(keras.Model):
         super().__init__(inputs=[token_ids, images], outputs=outputs, **kwargs)
 
         # === Config ===
-        self.embedding_dim = embedding_dim
         self.contrastive_loss = contrastive_loss
 
     @property
@@ -86,8 +87,9 @@ class GeminiModel(keras.Model):
         return self.head.name
 
     def _head_inputs(self, text: dict, token_ids, image: dict, training=None):
-        """(fused vector, raw dot product of the projected pooled states): what the task head reads."""
-        fused = self.fusion(
+        """What the task head reads: the fused vector, and [raw dot product of the projected pooled
+        states, the fusion's own word-level score]."""
+        fused, score = self.fusion(
             text["sequence"],
             ops.not_equal(token_ids, 0),
             image["sequence"],
@@ -96,7 +98,7 @@ class GeminiModel(keras.Model):
             training=training,
         )
         similarity = ops.sum(self.text_projection(text["pooled"]) * self.image_projection(image["pooled"]), -1)
-        return fused, similarity[:, None]
+        return fused, ops.concatenate([similarity[:, None], score], axis=-1)
 
     def match_logits(self, text: dict, token_ids, image: dict, training=None):
         """ITM logits [batch] of encoder outputs (the dicts `text_encoder` / `image_encoder` return)."""
@@ -153,6 +155,44 @@ class GeminiModel(keras.Model):
         return cls(**config)
 
 
+def text_encoder(config: GeminiConfig) -> TextEncoder:
+    """The `TextEncoder` sized by `config`."""
+    return TextEncoder(
+        config.vocabulary_size,
+        config.sequence_length,
+        config.hidden_dim,
+        config.text_layers,
+        config.num_heads,
+        config.intermediate_dim,
+        config.dropout,
+        name="text_encoder",
+    )
+
+
+def image_encoder(config: GeminiConfig) -> ImageEncoder:
+    """The `ImageEncoder` sized by `config`."""
+    return ImageEncoder(
+        config.image_size,
+        config.stem_channels,
+        config.hidden_dim,
+        config.image_layers,
+        config.num_heads,
+        config.intermediate_dim,
+        config.dropout,
+        name="image_encoder",
+    )
+
+
+def fusion_layer(config: GeminiConfig) -> keras.layers.Layer:
+    """The fusion `config.fusion` names ("concat", "cross_attention" or "grounded"), sized by `config`."""
+    if config.fusion == "concat":
+        return ConcatFusion(config.hidden_dim, config.dropout, name="fusion")
+    sizes = (config.hidden_dim, config.fusion_layers, config.num_heads, config.intermediate_dim)
+    if config.fusion == "cross_attention":
+        return CrossAttentionFusion(*sizes, config.dropout, name="fusion")
+    return GroundedFusion(*sizes, config.grid_size, config.dropout, name="fusion")
+
+
 def gemini_model(
     preset: str | GeminiConfig = "tiny",
     vocabulary_size: int | None = None,
@@ -168,31 +208,10 @@ def gemini_model(
         config = GeminiConfig.from_dict({**preset.to_dict(), **overrides})
     else:
         config = GeminiConfig.from_preset(preset, **overrides)
-    text_encoder = TextEncoder(
-        config.vocabulary_size,
-        config.sequence_length,
-        config.hidden_dim,
-        config.text_layers,
-        config.num_heads,
-        config.intermediate_dim,
-        config.dropout,
-        name="text_encoder",
-    )
-    image_encoder = ImageEncoder(
-        config.image_size,
-        config.stem_channels,
-        config.hidden_dim,
-        config.image_layers,
-        config.num_heads,
-        config.intermediate_dim,
-        config.dropout,
-        name="image_encoder",
-    )
-    fusion = fusion_layer(config)
     return GeminiModel(
-        text_encoder,
-        image_encoder,
-        fusion,
+        text_encoder(config),
+        image_encoder(config),
+        fusion_layer(config),
         MatchHead(name=config.task),
         embedding_dim=config.embedding_dim,
         contrastive_loss=config.contrastive_loss,

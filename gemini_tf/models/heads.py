@@ -22,17 +22,17 @@ class MatchHead(keras.layers.Layer):
         super().__init__(**kwargs)
         self.dense = keras.layers.Dense(1, name="logit")
 
-    def build(self, fused_shape, similarity_logits_shape=None):
+    def build(self, fused_shape, scores_shape=None):
         self.dense.build(fused_shape)
-        self.similarity_weight = self.add_weight(shape=(), initializer="ones", name="similarity_weight")
+        self.score_weights = self.add_weight(shape=(scores_shape[-1],), initializer="ones", name="score_weights")
         self.built = True
 
-    def logits(self, fused, similarity_logits):
+    def logits(self, fused, scores):
         """Match logits [batch]."""
-        return ops.reshape(self.dense(fused) + self.similarity_weight * similarity_logits, (-1,))
+        return ops.reshape(self.dense(fused), (-1,)) + ops.sum(self.score_weights * scores, axis=-1)
 
-    def call(self, fused, similarity_logits):
-        return ops.sigmoid(self.dense(fused) + self.similarity_weight * similarity_logits)
+    def call(self, fused, scores):
+        return ops.sigmoid(self.dense(fused) + ops.sum(self.score_weights * scores, axis=-1, keepdims=True))
 
-    def compute_output_shape(self, fused_shape, similarity_logits_shape=None):
+    def compute_output_shape(self, fused_shape, scores_shape=None):
         return (*fused_shape[:-1], 1)
