@@ -45,9 +45,10 @@ def test_gradients_reach_every_branch(fusion, model_inputs, shapes_pairs, prepro
         model.head,
         model.text_projection,
         model.image_projection,
-        model.contrastive_head,
     ):
         assert part.trainable_variables
+    # The contrastive scale/bias only train under a contrastive objective; plain BCE leaves them frozen.
+    assert not model.contrastive_head.trainable
 
 
 def test_listwise_trainer_learns_which_caption_is_true(preprocessor):

@@ -120,7 +120,7 @@ def from_groups(
 ) -> tf.data.Dataset:
     """Images + caption groups (true caption first) -> ((token_ids [B, K, L], images), labels [B, K]).
 
-    The input of `GroupMatcher`; labels are 1 for the first caption, 0 for the rest.
+    The input of `ListwiseTrainer`; labels are 1 for the first caption, 0 for the rest.
     """
     group_size = len(texts[0])
     if any(len(group) != group_size for group in texts):

@@ -2,7 +2,7 @@
 
 Manifests, Flickr8k, COCO and NLVR all become lists of `Record`s, which
 `validate_records` checks (file present and decodable, text non-empty) with a
-`DataReport`, and `gemini_tf.data.pipeline.from_records` turns into tf.data.
+`DataReport`, and `gemini_tf.data.pipeline.from_files` turns into tf.data.
 """
 
 from __future__ import annotations
