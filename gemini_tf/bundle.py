@@ -17,6 +17,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+# `load_model` finds the package's layers and models by their registered names, so the modules
+# that register them must be imported first, whatever else the caller imported.
+import gemini_tf.models.gemini  # noqa: F401
 from gemini_tf.config import GeminiConfig
 from gemini_tf.data.pipeline import check_texts
 from gemini_tf.preprocessing.image import load_images

@@ -1,4 +1,9 @@
-"""Plots used by the notebooks: example grids, learning curves, per-kind accuracy, attention."""
+"""Plots used by the notebooks: example grids, learning curves, per-kind accuracy, attention.
+
+`word_object_attention` (from `gemini_tf.evaluation`) is the number behind the
+attention plots: the share of each colour / shape word's attention on the
+object it names.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,9 @@ from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+
+from gemini_tf.evaluation import word_object_attention as word_object_attention
+from gemini_tf.preprocessing import preprocess_images
 
 
 def show_examples(images: np.ndarray, captions: Sequence[str], columns: int = 4, title: str | None = None):
@@ -60,7 +68,7 @@ def plot_attention(image: np.ndarray, tokens: Sequence[str], maps: np.ndarray, g
     """Cross-attention of each text token over the image's patch grid (mean over heads).
 
     `maps`: [heads, text_len, patches] for one example, from
-    `GeminiModel.cross_attention_maps`.
+    `GeminiModel.attention_maps`.
     """
     weights = maps.mean(0)[: len(tokens)].reshape(len(tokens), *grid)
     fig, axes = plt.subplots(1, len(tokens) + 1, figsize=(2.2 * (len(tokens) + 1), 2.6))
@@ -74,6 +82,14 @@ def plot_attention(image: np.ndarray, tokens: Sequence[str], maps: np.ndarray, g
         ax.axis("off")
     fig.tight_layout()
     return fig
+
+
+def plot_word_attention(bundle, image: np.ndarray, text: str):
+    """Per-word attention maps of a trained bundle for one uint8 image and its text."""
+    token_ids = bundle.preprocessor([text]).numpy()
+    pixels = preprocess_images(image[None], bundle.config.image_size)
+    maps = np.asarray(bundle.model.attention_maps(token_ids, pixels))[0]
+    return plot_attention(image, bundle.preprocessor.tokens([text])[0], maps, bundle.config.grid_size)
 
 
 def plot_variants(rows: dict[str, dict[str, float]]):

@@ -8,6 +8,8 @@ from PIL import Image
 from gemini_tf.cli import main
 from gemini_tf.data import shapes
 
+from conftest import run_python
+
 TINY_RUN = ["--epochs", "1", "--train-scenes", "64", "--validation-scenes", "32", "--batch-size", "16", "--quiet"]
 
 
@@ -22,6 +24,12 @@ def test_train_writes_a_loadable_bundle(trained_dir):
     assert {"model.keras", "vocab.txt", "gemini_tf.json"} <= set(os.listdir(trained_dir))
     meta = json.loads((trained_dir / "gemini_tf.json").read_text())
     assert meta["config"]["fusion"] == "cross_attention" and "acc_positive" in meta["metrics"]
+
+
+def test_a_fresh_process_loads_a_bundle_with_only_import_gemini_tf(trained_dir):
+    result = run_python(f"import gemini_tf; print(type(gemini_tf.load({str(trained_dir)!r}).model).__name__)")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("GeminiModel")
 
 
 def test_evaluate_prints_metrics_per_negative_kind(trained_dir, capsys):

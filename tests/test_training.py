@@ -69,6 +69,43 @@ def test_listwise_trainer_learns_which_caption_is_true(preprocessor):
     assert (probabilities.reshape(-1, 3).argmax(1) == 0).all()
 
 
+def relation_groups(num_groups: int, seed: int = 0):
+    """Scenes with a true relation caption, its relation-word negative and its swapped negative."""
+    from gemini_tf.data import shapes
+
+    scenes = shapes.generate_scenes(4 * num_groups, "train", seed)
+    rng = np.random.default_rng(seed)
+    keep, texts = [], []
+    for i in range(len(scenes)):
+        objects = scenes.objects(i)
+        if len(objects) < 2:
+            continue
+        caption = shapes.describe(objects, rng)
+        while caption.kind != "relation":
+            caption = shapes.describe(objects, rng)
+        negatives = shapes.hard_negatives(caption, objects, rng)
+        if {"relation", "swap"} <= set(negatives):
+            keep.append(i)
+            texts.append([caption.text(), negatives["relation"].text(), negatives["swap"].text()])
+        if len(keep) == num_groups:
+            break
+    images = shapes.render(scenes, 64)[keep]
+    return shapes.GroupSet(images, texts, [["positive", "relation", "swap"]] * len(keep))
+
+
+@pytest.mark.parametrize("fusion", ["cross_attention", "grounded"])
+def test_tiny_model_overfits_64_relation_groups(fusion, preprocessor):
+    # Only word order and the relation word tell the three captions of a group apart.
+    keras.utils.set_random_seed(0)
+    groups = relation_groups(64)
+    assert len(groups) == 64
+    dataset = groups.dataset(preprocessor, (64, 64), batch_size=16)
+    matcher = ListwiseTrainer(gemini_model("tiny", vocabulary_size=preprocessor.vocabulary_size, fusion=fusion))
+    matcher.compile(keras.optimizers.Adam(1e-3))
+    matcher.fit(dataset, epochs=150, verbose=0)
+    assert matcher.evaluate(dataset, return_dict=True, verbose=0)["group_accuracy"] == 1.0
+
+
 def test_schedule_warms_up_then_decays():
     schedule = learning_rate_schedule(1e-3, total_steps=100, warmup_fraction=0.1)
     rates = [float(schedule(step)) for step in (0, 5, 10, 50, 99)]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import keras
 import keras_hub
 
-from gemini_tf.layers.layer_scale import LayerScale
+from gemini_tf.layers.encoder_blocks import scaled_encoder_blocks
 
 
 @keras.saving.register_keras_serializable(package="gemini_tf")
@@ -50,18 +50,7 @@ class ImageEncoder(keras.Model):
             ]
         to_tokens = keras.layers.Reshape((grid[0] * grid[1], hidden_dim), name="patch_tokens")
         positions = keras_hub.layers.PositionEmbedding(grid[0] * grid[1], name="position_2d")
-        blocks = [
-            keras_hub.layers.TransformerEncoder(
-                intermediate_dim,
-                num_heads,
-                dropout=dropout,
-                activation="gelu",
-                normalize_first=True,
-                name=f"transformer_{i}",
-            )
-            for i in range(num_layers)
-        ]
-        scales = [LayerScale(name=f"layer_scale_{i}") for i in range(num_layers)]
+        blocks = scaled_encoder_blocks(num_layers, num_heads, intermediate_dim, dropout)
         final_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="final_norm")
 
         # === Functional Model ===
@@ -71,7 +60,7 @@ class ImageEncoder(keras.Model):
             x = layer(x)
         x = to_tokens(x)
         x = x + positions(x)
-        for block, scale in zip(blocks, scales):
+        for block, scale in blocks:
             x = scale(x, block(x))
         sequence = final_norm(x)
         pooled = keras.ops.mean(sequence, axis=1)

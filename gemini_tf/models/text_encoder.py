@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import keras_hub
 
-from gemini_tf.layers.layer_scale import LayerScale
+from gemini_tf.layers.encoder_blocks import scaled_encoder_blocks
 
 
 @keras.saving.register_keras_serializable(package="gemini_tf")
@@ -37,25 +37,14 @@ class TextEncoder(keras.Model):
         # As in BERT: a unit-scale residual stream, so each token's own embedding is not drowned
         # at initialisation by the attention average of all tokens.
         embedding_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="embedding_norm")
-        blocks = [
-            keras_hub.layers.TransformerEncoder(
-                intermediate_dim,
-                num_heads,
-                dropout=dropout,
-                activation="gelu",
-                normalize_first=True,
-                name=f"transformer_{i}",
-            )
-            for i in range(num_layers)
-        ]
-        scales = [LayerScale(name=f"layer_scale_{i}") for i in range(num_layers)]
+        blocks = scaled_encoder_blocks(num_layers, num_heads, intermediate_dim, dropout)
         final_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="final_norm")
 
         # === Functional Model ===
         token_ids = keras.Input(shape=(sequence_length,), dtype="int32", name="token_ids")
         padding_mask = keras.ops.not_equal(token_ids, 0)
         x = embedding_norm(embedding(token_ids))
-        for block, scale in zip(blocks, scales):
+        for block, scale in blocks:
             x = scale(x, block(x, padding_mask=padding_mask))
         sequence = final_norm(x)
         weights = keras.ops.cast(padding_mask, sequence.dtype)[..., None]
