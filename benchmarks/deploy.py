@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("--model", default="saved_models/quickstart")
     parser.add_argument("--scenes", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=100)
-    parser.add_argument("--out", default=None)
+    parser.add_argument("--out", default="benchmarks/results/deploy.json")
     args = parser.parse_args()
 
     bundle = gemini_tf.load(args.model)

@@ -171,3 +171,12 @@ def test_export_saved_model_then_tflite(trained_dir, tmp_path, capsys):
         == 2
     )
     assert "never overwrite" in capsys.readouterr().err
+
+
+def test_int8_export_warns_and_calibrates_on_the_models_own_data(trained_dir, tmp_path, capsys):
+    base = tmp_path / "serving"
+    argv = ["export", "--model", str(trained_dir), "--name", "shapes", "--base-dir", str(base)]
+    assert main([*argv, "--format", "tflite", "--quantize", "int8"]) == 0
+    captured = capsys.readouterr()
+    assert "int8: on this model family" in captured.err and "dynamic-range" in captured.err
+    assert (base / "shapes" / "tflite" / "tensors_int8.tflite").is_file()

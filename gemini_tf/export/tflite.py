@@ -28,10 +28,11 @@ from gemini_tf.preprocessing.image import load_images
 from gemini_tf.preprocessing.text import TextPreprocessor, load_vocabulary
 
 QUANTIZATIONS = ("none", "dynamic", "float16", "int8")
-# Measured by benchmarks/deploy.py (README, "Deploy on devices"); shown whenever int8 is asked for.
+# Measured by benchmarks/deploy.py (README, "Deployment"); shown whenever int8 is asked for.
 INT8_WARNING = (
-    "int8: on this model family full-integer TFLite loses accuracy and runs slower than float on CPU "
-    "(README: Deploy on devices); the dynamic-range variant keeps float accuracy at the same size."
+    "int8: on this model family full-integer TFLite runs about 2x slower than float on CPU and loses "
+    "about a point of accuracy (README: Deployment); the dynamic-range variant is as small, faster and "
+    "keeps float accuracy."
 )
 FLAVOURS = {"tensors": "predict_tensors", "text": "predict_text"}
 
