@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Iterator
 
 import numpy as np
@@ -128,8 +129,6 @@ def export_tflite(
 
     int8 is written for the `tensors` flavour only (seven files by default).
     """
-    import shutil
-
     os.makedirs(output_dir, exist_ok=True)
     for name in ("vocab.txt", "gemini_tf.json"):
         shutil.copy(os.path.join(saved_model_dir, "assets.extra", name), output_dir)
