@@ -3,8 +3,9 @@
 Both models see the same images, captions, tokenizer, augmentation, batch
 size, epochs, optimizer and contrastive loss; CLIP gets the layer count whose
 parameter count is closest to gemini_tf's. Reports Recall@1/5/10 both ways and
-r_mean on Flickr8k `dev` (1,000 images x 5 captions; the `validation` part of the
-Flickr8k source, which early stopping also watches).
+r_mean on Flickr8k `dev` (1,000 images x 5 captions), the source's `test` part in
+a copy without `splits/test.txt`; early stopping watches the `validation` part,
+images the split rule takes out of `splits/train.txt`, never `dev`.
 
     python benchmarks/flickr8k_retrieval.py --epochs 4
 """
@@ -58,7 +59,7 @@ def main() -> None:
         "contrastive_loss": args.loss,
     }
     source = open_source(path, progress=True)
-    dev = source.captions("validation")
+    dev = source.captions(source.held_out_part)  # splits/dev.txt; validation comes out of train.txt
     dev_images = dev.pixels(size, progress=True)
     results = {"settings": vars(args), "dev": {"images": dev.num_images, "captions": len(dev)}}
 
@@ -101,7 +102,7 @@ def main() -> None:
         settings = FitSettings(args.epochs, args.batch_size, args.learning_rate)
         train_set = source.captions("train")
         train_data = train_set.dataset(bundle.preprocessor, size, args.batch_size, shuffle=True, augment=True)
-        validation_data = dev.dataset(bundle.preprocessor, size, args.batch_size)
+        validation_data = source.captions("validation").dataset(bundle.preprocessor, size, args.batch_size)
         sep_id = bundle.preprocessor.vocabulary.index("[SEP]")
         clip = clip_matcher(
             bundle.config,

@@ -159,7 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     gallery.add_argument("--images", nargs="+", help="image files or folders of images")
     gallery.add_argument("--texts", help="a text file, one caption per line")
     gallery.add_argument("--data", help="a Flickr8k or COCO folder, or a caption manifest")
-    index.add_argument("--split", choices=PARTS, default="validation", help="part of --data (default: validation)")
+    index.add_argument(
+        "--split", choices=PARTS, default=None, help="part of --data (default: test where it has one, else validation)"
+    )
     index.add_argument("--kind", choices=KINDS, default="image", help="what to index from --data")
     index.add_argument("--out", required=True, help="index file to write (.npz)")
 
@@ -339,7 +341,8 @@ def _index(args) -> int:
         with open(args.texts, encoding="utf-8") as f:
             items, kind = [line.strip() for line in f if line.strip()], "text"
     else:
-        captions = open_source(args.data).captions(args.split)
+        source = open_source(args.data)
+        captions = source.captions(args.split or source.held_out_part)
         items, kind = (list(captions.images), "image") if args.kind == "image" else (captions.texts, "text")
     index = build_index(load(args.model), items, kind, progress=True)
     index.save(args.out)

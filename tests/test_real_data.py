@@ -38,16 +38,25 @@ def test_coco_loader_reads_coco_mini():
 def test_flickr8k_dev_has_five_captions_per_image():
     path = dataset("flickr8k")
     dev = load_flickr8k(path, "dev")
-    source = open_source(path)
-    assert source.kind == "flickr8k" and source.parts == ("train", "validation")  # test is not shipped
     assert len(dev.images) == 1000 and len(dev) == 5000
     assert np.all(np.bincount(dev.image_index) == 5)
-    train, validation = source.captions("train"), source.captions("validation")
-    assert [os.path.basename(p) for p in validation.images] == [os.path.basename(p) for p in dev.images]
-    assert len(train.images) == 5999
+
+
+def test_flickr8k_without_a_test_split_reports_on_dev_and_validates_on_train_images():
+    # The shared copy ships train + dev only: dev is what figures are reported on, so early
+    # stopping must validate on images taken out of train by the split rule, never on dev.
+    path = dataset("flickr8k")
+    source = open_source(path)
+    assert source.kind == "flickr8k" and source.parts == ("train", "validation", "test")
+    train, validation, test = (source.captions(p) for p in ("train", "validation", "test"))
+    dev = load_flickr8k(path, "dev")
+    assert [os.path.basename(p) for p in test.images] == [os.path.basename(p) for p in dev.images]
+    assert len(train.images) + len(validation.images) == 5999
+    assert 0.07 < len(validation.images) / 5999 < 0.13
     assert not set(train.images) & set(validation.images)
-    with pytest.raises(DataError, match="no 'test' part"):
-        source.captions("test")
+    assert not (set(train.images) | set(validation.images)) & set(test.images)
+    assert np.all(np.bincount(validation.image_index) >= 1) and len(validation) >= 4 * len(validation.images)
+    assert "dev.txt" in source.describe("test") and source.held_out_part == "test"
 
 
 def test_nlvr_keeps_a_sentences_six_images_in_one_split():

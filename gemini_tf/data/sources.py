@@ -219,23 +219,58 @@ def _log_report(report: DataReport) -> None:
 
 
 class Flickr8kSource(_FolderSource):
-    """Flickr8k: `splits/train.txt` -> train, `splits/dev.txt` -> validation, `splits/test.txt` -> test."""
+    """Flickr8k: `splits/train.txt` -> train, `splits/dev.txt` -> validation, `splits/test.txt` -> test.
+
+    A copy without `test.txt` keeps `dev` for the reported figures (test) and
+    takes its validation images out of `train.txt` by the split rule (the
+    rule's validation buckets, 10 % of the images), so early stopping never
+    sees the images a model is scored on.
+    """
 
     kind, holds = "flickr8k", "captions"
     FILES = {"train": "train", "validation": "dev", "test": "test"}
 
+    def _has(self, name: str) -> bool:
+        return os.path.isfile(os.path.join(self.path, "splits", f"{name}.txt"))
+
+    @property
+    def _carves_validation(self) -> bool:
+        return self._has("dev") and not self._has("test")
+
     @property
     def parts(self) -> tuple[str, ...]:
-        return tuple(p for p, f in self.FILES.items() if os.path.isfile(os.path.join(self.path, "splits", f"{f}.txt")))
+        if self._carves_validation:
+            return PARTS
+        return tuple(p for p, f in self.FILES.items() if self._has(f))
 
     def describe(self, part: str) -> str:
-        return f"flickr8k {part}: images listed in splits/{self.FILES[part]}.txt"
+        if not self._carves_validation:
+            return f"flickr8k {part}: images listed in splits/{self.FILES[part]}.txt"
+        return {
+            "train": "flickr8k train: splits/train.txt less the split rule's validation images",
+            "validation": "flickr8k validation: the split rule's validation share of splits/train.txt",
+            "test": "flickr8k test: images listed in splits/dev.txt (this copy has no splits/test.txt)",
+        }[part]
 
     def captions(self, part: str) -> CaptionSet:
         if part not in self._cache:
-            self._cache[part] = load_flickr8k(self.path, self.FILES[self.check_part(part)], self.strict, self.progress)
-            _log_report(self._cache[part].report)
+            self.check_part(part)
+            if not self._carves_validation:
+                captions = load_flickr8k(self.path, self.FILES[part], self.strict, self.progress)
+            elif part == "test":
+                captions = load_flickr8k(self.path, "dev", self.strict, self.progress)
+            else:
+                captions = self._train_part(part)
+            _log_report(captions.report)
+            self._cache[part] = captions
         return self._cache[part]
+
+    def _train_part(self, part: str) -> CaptionSet:
+        if "train.txt" not in self._cache:
+            self._cache["train.txt"] = load_flickr8k(self.path, "train", self.strict, self.progress)
+        whole = self._cache["train.txt"]
+        in_validation = parts_of([os.path.relpath(p, self.path) for p in whole.images]) == "validation"
+        return whole.select_images(np.flatnonzero(in_validation == (part == "validation")))
 
 
 class CocoSource(_FolderSource):
