@@ -44,13 +44,18 @@ def test_float_tflite_matches_keras(tflite_dir, trained_bundle, pairs, flavour):
     assert np.abs(lite - keras_probabilities).max() <= 1e-4
 
 
-@pytest.mark.parametrize("quantize", ["dynamic", "float16", "int8"])
+# Largest |TFLite - Keras| probability allowed per quantization: 2-10x what this fixture measures
+# (float16 2e-4, dynamic 0.016, int8 0.068), so a broken conversion or calibration fails.
+QUANTIZED_TOLERANCE = {"float16": 2e-3, "dynamic": 0.05, "int8": 0.15}
+
+
+@pytest.mark.parametrize("quantize", sorted(QUANTIZED_TOLERANCE))
 def test_quantized_variants_run_and_stay_close(tflite_dir, trained_bundle, pairs, quantize):
     keras_probabilities = trained_bundle.predict(pairs.images, pairs.texts)
     for flavour in ("tensors", "text") if quantize != "int8" else ("tensors",):
         lite = Predictor(str(tflite_dir / f"{flavour}_{quantize}.tflite")).predict(pairs.images, pairs.texts)
         assert np.isfinite(lite).all() and ((lite >= 0) & (lite <= 1)).all()
-        assert np.abs(lite - keras_probabilities).max() < 0.25  # accuracy is judged in benchmarks/
+        assert np.abs(lite - keras_probabilities).max() <= QUANTIZED_TOLERANCE[quantize]
 
 
 def test_predictor_reads_image_files_and_odd_texts(tflite_dir, tmp_path, pairs):
