@@ -93,7 +93,7 @@ def relation_groups(num_groups: int, seed: int = 0):
     return shapes.GroupSet(images, texts, [["positive", "relation", "swap"]] * len(keep))
 
 
-@pytest.mark.parametrize("fusion", ["cross_attention", "grounded"])
+@pytest.mark.parametrize("fusion", ["cross_attention", pytest.param("grounded", marks=pytest.mark.slow)])
 def test_tiny_model_overfits_64_relation_groups(fusion, preprocessor):
     # Only word order and the relation word tell the three captions of a group apart.
     keras.utils.set_random_seed(0)
