@@ -21,6 +21,7 @@ import os
 import time
 
 import numpy as np
+from shapes_itm import COLUMNS as MATCHING_COLUMNS
 from sklearn.linear_model import LogisticRegression
 
 import gemini_tf
@@ -30,22 +31,9 @@ from gemini_tf.preprocessing import preprocess_images
 
 from results_file import merge_results
 
-COLUMNS = [
-    "random",
-    "hard",
-    "acc_positive",
-    "acc_random",
-    "acc_colour",
-    "acc_shape",
-    "acc_size",
-    "acc_count",
-    "acc_relation",
-    "acc_swap",
-    "random_seen",
-    "hard_seen",
-    "random_held_out",
-    "hard_held_out",
-]
+# The matching table's columns (without ROC AUC), then seen / held-out combinations.
+SPLIT_COLUMNS = ["random_seen", "hard_seen", "random_held_out", "hard_held_out"]
+COLUMNS = [c for c in MATCHING_COLUMNS if c != "roc_auc"] + SPLIT_COLUMNS
 
 
 def probe_patch_states(bundle, scenes: int = 1500, seed: int = 0) -> dict[str, float]:
