@@ -27,12 +27,15 @@ EXAMPLES = """examples:
   gemini-tf index --model saved_models/flickr --data ../shared/data/flickr8k --split validation --out dev.npz
   gemini-tf retrieve --model saved_models/flickr --index dev.npz --text "a dog runs on the beach" --rerank 16
   gemini-tf data convert manifest.csv --out shards/ --shards 8
+  gemini-tf data convert manifest.csv --out shards/ --engine beam --beam-option direct_num_workers=2
+  gemini-tf index --model saved_models/flickr --images photos/ --engine beam --out gallery.npz
   gemini-tf train --task classify --data shards/ --output-dir saved_models/mine
   gemini-tf train --task classify --data ../shared/data/nlvr --image-size 64 256 --output-dir saved_models/nlvr
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from gemini_tf.beam.options import ENGINES, RUNNERS
     from gemini_tf.config import CONTRASTIVE_LOSSES, FUSIONS, PRESETS, TASKS
     from gemini_tf.data.splits import PARTS
     from gemini_tf.export.tflite import QUANTIZATIONS
@@ -154,7 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Give the gallery as image files / folders (--images), a text file with one caption "
         "per line (--texts), or a Flickr8k / COCO folder (--data, with --kind image or text).",
     )
-    index.add_argument("--model", required=True, help="a folder written by `gemini-tf train`")
+    index.add_argument(
+        "--model",
+        required=True,
+        help="a folder written by `gemini-tf train` (with --engine beam also an exported SavedModel version folder)",
+    )
     gallery = index.add_mutually_exclusive_group(required=True)
     gallery.add_argument("--images", nargs="+", help="image files or folders of images")
     gallery.add_argument("--texts", help="a text file, one caption per line")
@@ -164,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     index.add_argument("--kind", choices=KINDS, default="image", help="what to index from --data")
     index.add_argument("--out", required=True, help="index file to write (.npz)")
+    _add_engine_arguments(index, ENGINES, RUNNERS, "embed with Beam RunInference over the exported SavedModel")
 
     retrieve = commands.add_parser("retrieve", help="top-k of an index for a text or an image query")
     retrieve.add_argument("--model", required=True, help="the model that built the index")
@@ -192,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument(
         "--allow-outside-root", action="store_true", help="let image paths climb out of the manifest's folder with .."
     )
+    _add_engine_arguments(convert, ENGINES, RUNNERS, "run the conversion as an Apache Beam pipeline")
 
     export = commands.add_parser(
         "export",
@@ -219,6 +228,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="int8 calibration data (default: the training data recorded in the model)",
     )
     return parser
+
+
+def _add_engine_arguments(parser: argparse.ArgumentParser, engines, runners, beam_help: str) -> None:
+    parser.add_argument(
+        "--engine", choices=engines, default="single", help=f"single: this process (default); beam: {beam_help}"
+    )
+    parser.add_argument(
+        "--runner",
+        choices=runners,
+        default="DirectRunner",
+        help="Beam runner (default: DirectRunner with 2 worker processes); others need their --beam-option",
+    )
+    parser.add_argument(
+        "--beam-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a Beam pipeline option, repeatable (e.g. direct_num_workers=4, project=..., temp_location=...)",
+    )
 
 
 @contextlib.contextmanager
@@ -344,7 +372,13 @@ def _index(args) -> int:
         source = open_source(args.data)
         captions = source.captions(args.split or source.held_out_part)
         items, kind = (list(captions.images), "image") if args.kind == "image" else (captions.texts, "text")
-    index = build_index(load(args.model), items, kind, progress=True)
+    if args.engine == "beam":
+        from gemini_tf.beam.embed import build_index_beam
+        from gemini_tf.beam.options import parse_beam_options
+
+        index = build_index_beam(args.model, items, kind, args.runner, parse_beam_options(args.beam_option))
+    else:
+        index = build_index(load(args.model), items, kind, progress=True)
     index.save(args.out)
     print(f"indexed {len(index)} {kind}s -> {args.out}")
     return 0
@@ -366,9 +400,23 @@ def _retrieve(args) -> int:
 
 
 def _data(args) -> int:
-    from gemini_tf.data.tfrecords import convert_manifest
+    if args.engine == "beam":
+        from gemini_tf.beam.convert import convert_manifest_beam
+        from gemini_tf.beam.options import parse_beam_options
 
-    paths, report = convert_manifest(args.manifest, args.out, args.shards, args.strict, args.allow_outside_root)
+        paths, report = convert_manifest_beam(
+            args.manifest,
+            args.out,
+            args.shards,
+            args.strict,
+            args.allow_outside_root,
+            args.runner,
+            parse_beam_options(args.beam_option),
+        )
+    else:
+        from gemini_tf.data.tfrecords import convert_manifest
+
+        paths, report = convert_manifest(args.manifest, args.out, args.shards, args.strict, args.allow_outside_root)
     print(report.summary())
     print(f"wrote {report.used} examples to {len(paths)} shards in {args.out}")
     return 0

@@ -21,7 +21,7 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from gemini_tf.data.manifest import iter_manifest
-from gemini_tf.data.records import image_problem
+from gemini_tf.data.records import Record, image_problem
 from gemini_tf.data.report import DataError, DataReport
 from gemini_tf.data.splits import PARTS, part_index
 from gemini_tf.preprocessing.image import preprocess_image_bytes
@@ -58,6 +58,32 @@ def shard_paths(directory: str, shards: int) -> list[str]:
     return [os.path.join(directory, f"data-{i:05d}-of-{shards:05d}.tfrecord") for i in range(shards)]
 
 
+def prepare_output_dir(out_dir: str, shards: int) -> None:
+    """Creates `out_dir`; refuses one that already holds shards (never mixes two conversions)."""
+    if shards < 1:
+        raise ValueError(f"shards must be at least 1, got {shards}.")
+    os.makedirs(out_dir, exist_ok=True)
+    if glob.glob(os.path.join(out_dir, "*.tfrecord")):
+        raise FileExistsError(f"{out_dir} already holds .tfrecord files; choose an empty folder.")
+
+
+def serialized_example(record: Record, data: bytes) -> tuple[bytes | None, str | None]:
+    """A manifest record and its image file's bytes -> (serialized Example, None), or (None, skip reason).
+
+    Images are validated here, on the bytes that get written; both converters
+    (this module's and `gemini_tf.beam.convert`) call it for every row.
+    """
+    problem = image_problem(record.image, data)
+    if problem:
+        return None, problem
+    return make_example(data, record.text, record.label, record.image_id, record.where).SerializeToString(), None
+
+
+def write_report(out_dir: str, report: DataReport) -> None:
+    with open(os.path.join(out_dir, "report.json"), "w") as f:
+        json.dump(report.to_dict(), f, indent=2)
+
+
 def convert_manifest(
     manifest: str,
     out_dir: str,
@@ -67,32 +93,24 @@ def convert_manifest(
     progress: bool = True,
 ) -> tuple[list[str], DataReport]:
     """Manifest -> `out_dir/data-XXXXX-of-NNNNN.tfrecord` (round-robin) + `report.json`."""
-    if shards < 1:
-        raise ValueError(f"shards must be at least 1, got {shards}.")
-    os.makedirs(out_dir, exist_ok=True)
-    if glob.glob(os.path.join(out_dir, "*.tfrecord")):
-        raise FileExistsError(f"{out_dir} already holds .tfrecord files; choose an empty folder.")
+    prepare_output_dir(out_dir, shards)
     report = DataReport(manifest, strict=strict)
     paths = shard_paths(out_dir, shards)
     writers = [tf.io.TFRecordWriter(p) for p in paths]
     try:
-        # Images are validated here, on the bytes that get written, not by the manifest reader.
         rows = iter_manifest(manifest, report, allow_outside_root, check_images=False)
         for count, record in enumerate(tqdm(rows, desc="converting", unit=" rows", disable=not progress)):
             with open(record.image, "rb") as f:
-                data = f.read()
-            problem = image_problem(record.image, data)
+                example, problem = serialized_example(record, f.read())
             if problem:
                 report.used -= 1
                 report.skip(record.where, problem, record.image)
                 continue
-            example = make_example(data, record.text, record.label, record.image_id, record.where)
-            writers[count % shards].write(example.SerializeToString())
+            writers[count % shards].write(example)
     finally:
         for writer in writers:
             writer.close()
-    with open(os.path.join(out_dir, "report.json"), "w") as f:
-        json.dump(report.to_dict(), f, indent=2)
+    write_report(out_dir, report)
     return paths, report
 
 

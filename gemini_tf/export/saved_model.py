@@ -13,6 +13,9 @@ Signatures (all batched):
 * `predict_text`: `text` strings + `image` tensors (the source of the TFLite
   `text` flavour, whose app decodes images itself).
 * `tokenize`: `text` -> `token_ids`.
+* `embed_image`: `image_bytes` -> `embedding` [batch, D] and `embed_text`:
+  `text` -> `embedding`, the L2-normalised retrieval embeddings (what
+  `gemini-tf index` computes; Beam's RunInference embeds galleries with them).
 
 The vocabulary and a `gemini_tf.json` (config, image size, sequence length,
 label names, version) go into `assets.extra/`. Writes are atomic (temporary
@@ -66,11 +69,19 @@ def serving_functions(bundle: GeminiBundle) -> dict:
     def tokenize(text):
         return {"token_ids": preprocessor(text)}
 
+    def embed_image(image_bytes):
+        return {"embedding": model.embed_images(decode_batch(image_bytes), training=False)}
+
+    def embed_text(text):
+        return {"embedding": model.embed_texts(preprocessor(text), training=False)}
+
     return {
         "serving_default": serving_default,
         "predict_tensors": predict_tensors,
         "predict_text": predict_text,
         "tokenize": tokenize,
+        "embed_image": embed_image,
+        "embed_text": embed_text,
     }
 
 
@@ -119,12 +130,10 @@ def export_saved_model(
             tf.TensorSpec([None, height, width, 3], tf.float32, name="image"),
         ],
     )
+    for name in ("tokenize", "embed_text"):
+        archive.add_endpoint(name, functions[name], input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     archive.add_endpoint(
-        "tokenize",
-        functions["tokenize"],
-        input_signature=[
-            tf.TensorSpec([None], tf.string, name="text"),
-        ],
+        "embed_image", functions["embed_image"], input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")]
     )
 
     temporary = tempfile.mkdtemp(prefix=f".{version}-", dir=model_dir)
