@@ -2,12 +2,14 @@
 
 import json
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from gemini_tf.cli import main
 from gemini_tf.data import shapes
 from gemini_tf.data.splits import parts_of
+from gemini_tf.retrieval import Index
 
 TINY = ["--epochs", "1", "--batch-size", "16", "--quiet"]
 
@@ -82,12 +84,21 @@ def test_a_listwise_model_also_indexes_texts(tmp_path, capsys):
     texts.write_text("a red circle\na blue square\n")
     assert main(["index", "--model", str(model), "--texts", str(texts), "--out", str(tmp_path / "i.npz")]) == 0
     assert "indexed 2 texts" in capsys.readouterr().out
+    # The Beam engine (a bundle folder is exported to a temporary SavedModel) writes the same index.
+    beam_args = ["index", "--model", str(model), "--texts", str(texts), "--out", str(tmp_path / "b.npz")]
+    assert main([*beam_args, "--engine", "beam", "--beam-option", "direct_num_workers=1"]) == 0
+    single, beam = Index.load(str(tmp_path / "i.npz")), Index.load(str(tmp_path / "b.npz"))
+    assert beam.ids == single.ids
+    np.testing.assert_allclose(beam.embeddings, single.embeddings, atol=1e-5, rtol=0)
 
 
 def test_convert_then_train_a_classifier_from_tfrecords(tmp_path, scene_folder, capsys):
     shards = tmp_path / "shards"
     assert main(["data", "convert", str(scene_folder / "statements.csv"), "--out", str(shards), "--shards", "3"]) == 0
     assert "96 used" in capsys.readouterr().out
+    beam = ["data", "convert", str(scene_folder / "statements.csv"), "--out", str(tmp_path / "b"), "--engine", "beam"]
+    assert main([*beam, "--beam-option", "direct_num_workers"]) == 2
+    assert "--beam-option takes KEY=VALUE" in capsys.readouterr().err
     model = tmp_path / "classifier"
     assert main(["train", "--task", "classify", "--data", str(shards), "--output-dir", str(model), *TINY]) == 0
     assert "accuracy" in capsys.readouterr().out
