@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     from gemini_tf.config import CONTRASTIVE_LOSSES, FUSIONS, PRESETS, TASKS
     from gemini_tf.data.splits import PARTS
     from gemini_tf.export.tflite import QUANTIZATIONS
-    from gemini_tf.retrieval import KINDS
+    from gemini_tf.retrieval import ANN_THRESHOLD, KINDS, SEARCH_MODES
     from gemini_tf.training.loop import STRATEGIES
     from gemini_tf.training.recipes import MATCHING
 
@@ -171,6 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     index.add_argument("--kind", choices=KINDS, default="image", help="what to index from --data")
     index.add_argument("--out", required=True, help="index file to write (.npz)")
+    index.add_argument(
+        "--search",
+        choices=SEARCH_MODES,
+        default="auto",
+        help=f"exact, ann (approximate: a faiss IVF index, stored in the file), or auto: ann from "
+        f"{ANN_THRESHOLD:,} items on (default)",
+    )
     _add_engine_arguments(index, ENGINES, RUNNERS, "embed with Beam RunInference over the exported SavedModel")
 
     retrieve = commands.add_parser("retrieve", help="top-k of an index for a text or an image query")
@@ -376,11 +383,12 @@ def _index(args) -> int:
         from gemini_tf.beam.embed import build_index_beam
         from gemini_tf.beam.options import parse_beam_options
 
-        index = build_index_beam(args.model, items, kind, args.runner, parse_beam_options(args.beam_option))
+        options = parse_beam_options(args.beam_option)
+        index = build_index_beam(args.model, items, kind, args.runner, options, search_mode=args.search)
     else:
-        index = build_index(load(args.model), items, kind, progress=True)
+        index = build_index(load(args.model), items, kind, progress=True, search_mode=args.search)
     index.save(args.out)
-    print(f"indexed {len(index)} {kind}s -> {args.out}")
+    print(f"indexed {len(index)} {kind}s ({index.search_mode} search) -> {args.out}")
     return 0
 
 

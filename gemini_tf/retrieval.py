@@ -10,11 +10,14 @@ are in it. A re-ranked item's score is the ITM logit plus the ITC logit
 (learned scale x cosine), a product of the two experts as in BLIP's
 evaluation (which adds ITM probability and cosine): a confident ITM head
 reorders, an unsure one (logit near 0) leaves the ITC order.
+Search is exact (one matrix product) for galleries below `ANN_THRESHOLD` and
+approximate (`gemini_tf.ann`, a faiss IVF index) above it, or as asked.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from collections.abc import Sequence
 
@@ -22,11 +25,14 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
+from gemini_tf.ann import IvfParams, IvfSearcher
 from gemini_tf.data.pipeline import check_texts
 from gemini_tf.preprocessing.image import load_images, resize_and_scale
 from gemini_tf.preprocessing.text import TextPreprocessor
 
 KINDS = ("image", "text")
+SEARCH_MODES = ("auto", "exact", "ann")
+ANN_THRESHOLD = 100_000  # "auto" galleries from this size on use ANN search
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
 RERANK_OFFSET = 1e4  # re-ranked scores sit above every cosine similarity
 
@@ -70,47 +76,109 @@ def embed_images(
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 
+def _best_first(rows: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorts each query's (row, score) pairs by score, ties by row."""
+    order = np.lexsort((rows, -scores))
+    return np.take_along_axis(rows, order, axis=1), np.take_along_axis(scores, order, axis=1)
+
+
+def _exact_top_k(queries: np.ndarray, embeddings: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    scores = queries @ embeddings.T
+    rows = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    return _best_first(rows, np.take_along_axis(scores, rows, axis=1))
+
+
 @dataclasses.dataclass
 class Index:
-    """Embeddings [N, D] of a gallery, with the id (file path or text) of each row."""
+    """Embeddings [N, D] of a gallery, with the id (file path or text) of each row.
+
+    `search_mode` is "exact", "ann" (approximate, `gemini_tf.ann`) or "auto":
+    ANN from `ann_threshold` rows on, exact below; "auto" resolves when the
+    index is made. `ann` is the IVF index, built here unless given.
+    """
 
     embeddings: np.ndarray
     ids: list[str]
     kind: str
+    search_mode: str = "auto"
+    ann_threshold: int = ANN_THRESHOLD
+    ann: IvfSearcher | None = dataclasses.field(default=None, repr=False)
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"Index kind must be one of {KINDS}, got {self.kind!r}.")
         if len(self.ids) != len(self.embeddings):
             raise ValueError(f"{len(self.ids)} ids for {len(self.embeddings)} embeddings.")
+        if self.search_mode not in SEARCH_MODES:
+            raise ValueError(f"search_mode must be one of {SEARCH_MODES}, got {self.search_mode!r}.")
+        if self.search_mode == "auto":
+            self.search_mode = "ann" if len(self) >= self.ann_threshold else "exact"
+        if self.search_mode == "exact":
+            self.ann = None
+        elif self.ann is None:
+            self.ann = IvfSearcher.build(self.embeddings)
+        elif len(self.ann) != len(self):
+            raise ValueError(f"The ANN index holds {len(self.ann)} vectors for {len(self)} embeddings.")
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def save(self, path: str) -> None:
-        np.savez(
-            path, embeddings=self.embeddings.astype(np.float32), ids=np.asarray(self.ids), kind=np.asarray(self.kind)
-        )
+        """Writes one .npz with the embeddings, ids, kind, search mode and, for ANN, the IVF index.
+
+        The IVF index is stored (faiss's serialisation, as a uint8 array)
+        rather than rebuilt on load: reading it takes seconds where its k-means
+        for 1M rows takes minutes, and a multi-threaded k-means is not
+        bit-reproducible.
+        One file can't lose a sidecar, and as the embeddings stay in it,
+        versions without ANN still read it (as an exact index).
+        """
+        arrays = {
+            "embeddings": self.embeddings.astype(np.float32),
+            "ids": np.asarray(self.ids),
+            "kind": np.asarray(self.kind),
+            "search_mode": np.asarray(self.search_mode),
+        }
+        if self.ann is not None:
+            arrays["ann_index"] = self.ann.to_bytes()
+            arrays["ann_params"] = np.asarray(json.dumps(dataclasses.asdict(self.ann.params)))
+        np.savez(path, **arrays)
 
     @classmethod
     def load(cls, path: str) -> Index:
+        """Reads `save`'s file; files written before ANN search load as exact."""
         try:
             with np.load(path, allow_pickle=False) as data:
-                return cls(data["embeddings"], [str(i) for i in data["ids"]], str(data["kind"]))
+                mode = str(data["search_mode"]) if "search_mode" in data.files else "exact"
+                ann = None
+                if mode == "ann":
+                    params = IvfParams(**json.loads(str(data["ann_params"])))
+                    ann = IvfSearcher.from_bytes(data["ann_index"], params)
+                return cls(data["embeddings"], [str(i) for i in data["ids"]], str(data["kind"]), mode, ann=ann)
         except (KeyError, ValueError, OSError) as error:
             raise ValueError(f"{path} is not a gemini_tf index (.npz from `gemini-tf index`): {error}") from error
 
     def search(self, queries: np.ndarray, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k rows [Q, k] and cosine scores [Q, k] for query embeddings [Q, D]."""
+        """Top-k rows [Q, k] and cosine scores [Q, k] for query embeddings [Q, D].
+
+        ANN candidates are re-scored against the stored embeddings, so scores
+        are the same cosines exact search gives; a query whose cells hold fewer
+        than k rows is searched exactly.
+        """
         if queries.shape[-1] != self.embeddings.shape[-1]:
             raise ValueError(
                 f"Query dimension {queries.shape[-1]} != index dimension "
                 f"{self.embeddings.shape[-1]}: was the index built with this model?"
             )
-        scores = queries @ self.embeddings.T
         k = min(k, len(self))
-        rows = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-        return rows, np.take_along_axis(scores, rows, axis=1)
+        if self.ann is None:
+            return _exact_top_k(queries, self.embeddings, k)
+        rows = self.ann.search(queries, k)
+        rows, scores = _best_first(rows, np.einsum("qd,qkd->qk", queries, self.embeddings[rows]))
+        missing = (rows < 0).any(axis=1)
+        if missing.any():
+            rows[missing], scores[missing] = _exact_top_k(queries[missing], self.embeddings, k)
+        return rows, scores
 
 
 def recall_at_k(similarity: np.ndarray, image_index: np.ndarray, ks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
@@ -202,18 +270,30 @@ def flat_metrics(results: dict[str, dict[str, float]]) -> dict[str, float]:
     return {f"{key}/{name}": value for key, row in results.items() for name, value in row.items()}
 
 
-def build_index(bundle, items: Sequence[str], kind: str, batch_size: int = 128, progress: bool = False) -> Index:
-    """Embeds image files (kind="image") or texts (kind="text") with a bundle's model."""
+def build_index(
+    bundle,
+    items: Sequence[str],
+    kind: str,
+    batch_size: int = 128,
+    progress: bool = False,
+    search_mode: str = "auto",
+) -> Index:
+    """Embeds image files (kind="image") or texts (kind="text") with a bundle's model.
+
+    `search_mode` is one of `SEARCH_MODES` (see `Index`).
+    """
     model = bundle.model
     if kind not in KINDS:
         raise ValueError(f"Index kind must be one of {KINDS}, got {kind!r}.")
+    if search_mode not in SEARCH_MODES:
+        raise ValueError(f"search_mode must be one of {SEARCH_MODES}, got {search_mode!r}.")
     if not items:
         raise ValueError(f"Nothing to index: the list of {kind}s is empty.")
     if kind == "image":
         embeddings = embed_images(model, list(items), bundle.config.image_size, batch_size, progress)
     else:
         embeddings = embed_texts(model, bundle.preprocessor, items, batch_size, progress)
-    return Index(embeddings, [str(i) for i in items], kind)
+    return Index(embeddings, [str(i) for i in items], kind, search_mode)
 
 
 def query(

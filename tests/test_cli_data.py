@@ -1,5 +1,7 @@
 """CLI: contrastive training, index/retrieve, data convert, training from a manifest and TFRecords."""
 
+import contextlib
+import io
 import json
 
 import numpy as np
@@ -104,15 +106,22 @@ def test_convert_then_train_a_classifier_from_tfrecords(tmp_path, scene_folder, 
     assert "accuracy" in capsys.readouterr().out
 
 
-def test_train_a_classifier_from_a_manifest_reports_skipped_rows(tmp_path, scene_folder, capsys):
+@pytest.fixture(scope="module")
+def manifest_classifier(scene_folder, tmp_path_factory):
+    """(model folder, manifest, what `train` logged) of a classifier trained on a manifest with two bad rows."""
     manifest = scene_folder / "with_bad_rows.csv"
     rows = (scene_folder / "statements.csv").read_text().splitlines()
     manifest.write_text("\n".join(rows + ["missing.png,a red circle,yes", "0.png,a red circle,maybe"]) + "\n")
-    assert (
-        main(["train", "--task", "classify", "--data", str(manifest), "--output-dir", str(tmp_path / "m"), *TINY]) == 0
-    )
-    err = capsys.readouterr().err  # reports are logged, not printed by the library
-    assert "2 skipped" in err and "missing_image: 1" in err and "bad_label: 1" in err
+    model = tmp_path_factory.mktemp("manifest_classifier")
+    logged = io.StringIO()
+    with contextlib.redirect_stderr(logged):  # reports are logged, not printed by the library
+        assert main(["train", "--task", "classify", "--data", str(manifest), "--output-dir", str(model), *TINY]) == 0
+    return model, manifest, logged.getvalue()
+
+
+def test_train_a_classifier_from_a_manifest_reports_skipped_rows(tmp_path, manifest_classifier, capsys):
+    _, manifest, logged = manifest_classifier
+    assert "2 skipped" in logged and "missing_image: 1" in logged and "bad_label: 1" in logged
     assert (
         main(
             [
@@ -132,20 +141,17 @@ def test_train_a_classifier_from_a_manifest_reports_skipped_rows(tmp_path, scene
     assert f"{manifest}:98: image file not found" in capsys.readouterr().err
 
 
-def test_evaluate_scores_held_out_images_only_and_says_which(tmp_path, scene_folder, capsys):
+def test_evaluate_scores_held_out_images_only_and_says_which(scene_folder, manifest_classifier, capsys):
+    model = manifest_classifier[0]
     manifest = scene_folder / "statements.csv"
-    assert (
-        main(["train", "--task", "classify", "--data", str(manifest), "--output-dir", str(tmp_path / "m"), *TINY]) == 0
-    )
-    capsys.readouterr()
     rows = [line.split(",")[0] for line in manifest.read_text().splitlines()[1:]]
     parts = parts_of(rows)
     for split, expected in (("test", (parts == "test").sum()), ("train", (parts == "train").sum()), ("all", len(rows))):
-        args = ["evaluate", "--model", str(tmp_path / "m"), "--data", str(manifest), "--json"]
+        args = ["evaluate", "--model", str(model), "--data", str(manifest), "--json"]
         assert main(args + (["--split", split] if split != "test" else [])) == 0  # default: test
         metrics = json.loads(capsys.readouterr().out)
         assert metrics["examples"] == expected and {"accuracy", "roc_auc"} <= set(metrics)
-    assert main(["evaluate", "--model", str(tmp_path / "m"), "--data", str(manifest)]) == 0
+    assert main(["evaluate", "--model", str(model), "--data", str(manifest)]) == 0
     assert f"scored {(parts == 'test').sum()} examples of {manifest}, part 'test'" in capsys.readouterr().out
 
 

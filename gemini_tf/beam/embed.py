@@ -71,6 +71,7 @@ def build_index_beam(
     runner: str = "DirectRunner",
     beam_options: dict[str, str] | None = None,
     batch_size: int = 64,
+    search_mode: str = "auto",
 ) -> Index:
     """Embeds image files (kind="image") or texts (kind="text") with an exported SavedModel on Beam.
 
@@ -81,6 +82,7 @@ def build_index_beam(
         kind: "image" or "text".
         runner, beam_options: see `gemini_tf.beam.options.pipeline_options`.
         batch_size: the most items per signature call.
+        search_mode: the index's search, see `gemini_tf.retrieval.Index`.
     """
     if kind not in KINDS:
         raise ValueError(f"Index kind must be one of {KINDS}, got {kind!r}.")
@@ -100,7 +102,7 @@ def build_index_beam(
         raise RuntimeError(f"The pipeline embedded {len(rows)} of {len(items)} {kind}s; the index is incomplete.")
     ordered = np.zeros_like(embeddings)
     ordered[rows] = embeddings
-    return Index(ordered, [str(i) for i in items], kind)
+    return Index(ordered, [str(i) for i in items], kind, search_mode)
 
 
 def _saved_model(model: str, scratch: str) -> str:
