@@ -215,3 +215,16 @@ def test_word_object_attention_is_chance_for_uniform_attention(preprocessor):
                 words += 2
                 in_corner += 2 * any(objects[k][3:] == (0, 0) for k in phrase)
     assert corner["word_object_attention"] == pytest.approx(in_corner / words)
+
+
+def test_branch_free_schedule_equals_keras_cosine_decay_and_round_trips():
+    from gemini_tf.training.schedule import WarmupCosineDecay
+
+    schedule = learning_rate_schedule(1e-3, total_steps=100, warmup_fraction=0.1)
+    assert isinstance(schedule, WarmupCosineDecay)
+    reference = keras.optimizers.schedules.CosineDecay(0.0, 90, alpha=0.02, warmup_target=1e-3, warmup_steps=10)
+    steps = [0, 1, 5, 9, 10, 11, 50, 99, 100, 150]
+    np.testing.assert_allclose([float(schedule(s)) for s in steps], [float(reference(s)) for s in steps], rtol=1e-5)
+    optimizer = keras.optimizers.deserialize(keras.optimizers.serialize(keras.optimizers.AdamW(schedule)))
+    assert float(optimizer.learning_rate) == float(schedule(0))
+    assert WarmupCosineDecay.from_config(schedule.get_config()).get_config() == schedule.get_config()

@@ -30,9 +30,13 @@ class ContrastiveHead(keras.layers.Layer):
     Args:
         loss: "infonce" or "sigmoid". The bias trains only for "sigmoid"
             (InfoNCE is shift-invariant).
+
+    Computes in float32 unless given another `dtype`: similarities, logits and
+    the loss stay float32 under a mixed precision policy.
     """
 
     def __init__(self, loss: str = "infonce", **kwargs):
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         if loss not in CONTRASTIVE_LOSSES:
             raise ValueError(f"Unknown contrastive loss {loss!r}; choose one of {list(CONTRASTIVE_LOSSES)}.")

@@ -65,8 +65,9 @@ class GeminiModel(keras.Model):
         self.image_encoder = image_encoder
         self.fusion = fusion
         self.head = head
-        self.text_projection = keras.layers.Dense(embedding_dim, name="text_projection")
-        self.image_projection = keras.layers.Dense(embedding_dim, name="image_projection")
+        # float32 under any policy: retrieval embeddings and their similarities stay float32.
+        self.text_projection = keras.layers.Dense(embedding_dim, name="text_projection", dtype="float32")
+        self.image_projection = keras.layers.Dense(embedding_dim, name="image_projection", dtype="float32")
         # Trains only under a contrastive loss: the listwise and contrastive trainers switch it on.
         self.contrastive_head = ContrastiveHead(contrastive_loss, trainable=False, name="contrastive_head")
         self.contrastive_head.build()  # outside the graph, so built here (trainers need every weight up front)
@@ -98,7 +99,7 @@ class GeminiModel(keras.Model):
             training=training,
         )
         similarity = ops.sum(self.text_projection(text["pooled"]) * self.image_projection(image["pooled"]), -1)
-        return fused, ops.concatenate([similarity[:, None], score], axis=-1)
+        return fused, ops.concatenate([similarity[:, None], ops.cast(score, similarity.dtype)], axis=-1)
 
     def match_logits(self, text: dict, token_ids, image: dict, training=None):
         """ITM logits [batch] of encoder outputs (the dicts `text_encoder` / `image_encoder` return)."""

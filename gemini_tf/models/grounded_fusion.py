@@ -32,13 +32,13 @@ from keras import ops
 from gemini_tf.models.fusion import CrossAttentionFusion
 
 
-def cell_coordinates(grid_size: tuple[int, int]):
+def cell_coordinates(grid_size: tuple[int, int], dtype: str = "float32"):
     """(y, x) of every cell centre of a rows x columns grid, in [-1, 1], row-major: [cells, 2]."""
     rows, columns = grid_size
     ys = (ops.arange(rows, dtype="float32") + 0.5) / rows * 2.0 - 1.0
     xs = (ops.arange(columns, dtype="float32") + 0.5) / columns * 2.0 - 1.0
     y, x = ops.meshgrid(ys, xs, indexing="ij")
-    return ops.stack([ops.reshape(y, (-1,)), ops.reshape(x, (-1,))], axis=-1)
+    return ops.cast(ops.stack([ops.reshape(y, (-1,)), ops.reshape(x, (-1,))], axis=-1), dtype)
 
 
 @keras.saving.register_keras_serializable(package="gemini_tf")
@@ -104,7 +104,7 @@ class GroundedFusion(CrossAttentionFusion):
         # Relation: direction(text) . (where later object words look - where earlier ones look), over
         # every pair of gated tokens in sentence order: "A above B" names A first.
         weights = ops.softmax(scores, axis=-1)
-        position = ops.einsum("bhln,nc->blhc", weights, cell_coordinates(self.grid_size))  # [B, L, H, 2]
+        position = ops.einsum("bhln,nc->blhc", weights, cell_coordinates(self.grid_size, weights.dtype))  # [B, L, H, 2]
         later = ops.cast(ops.arange(length)[None, :] > ops.arange(length)[:, None], tokens.dtype)  # [t, u]
         pair = gate[:, :, None, :] * gate[:, None, :, :] * later[None, :, :, None]  # [B, t, u, H]
         offset = position[:, None, :] - position[:, :, None]  # [B, t, u, H, 2]: P_u - P_t

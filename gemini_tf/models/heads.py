@@ -15,12 +15,15 @@ class MatchHead(keras.layers.Layer):
     w starts small (0.1, "more similar, more likely a match"), so a fresh model
     leans on the fusion while the embeddings still get gradients from step one. Named after the
     task ("itm" or "classify"), so exported outputs and metrics carry it.
-    Trainers use `logits` (the pre-sigmoid score) for their losses.
+    Trainers use `logits` (the pre-sigmoid score) for their losses. Computes in
+    float32 unless given another `dtype`, so logits and probabilities stay
+    float32 under a mixed precision policy.
     """
 
     def __init__(self, **kwargs):
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
-        self.dense = keras.layers.Dense(1, name="logit")
+        self.dense = keras.layers.Dense(1, name="logit", dtype=self.dtype_policy)
 
     def build(self, fused_shape, scores_shape=None):
         self.dense.build(fused_shape)
@@ -28,7 +31,8 @@ class MatchHead(keras.layers.Layer):
         self.built = True
 
     def logits(self, fused, scores):
-        """Match logits [batch]."""
+        """Match logits [batch] (in the head's compute dtype, whatever the inputs')."""
+        fused, scores = ops.cast(fused, self.compute_dtype), ops.cast(scores, self.compute_dtype)
         return ops.reshape(self.dense(fused), (-1,)) + ops.sum(self.score_weights * scores, axis=-1)
 
     def call(self, fused, scores):

@@ -1,21 +1,29 @@
-"""The reusable fit loop: strategy scope, AdamW + warmup/cosine, callbacks, resume.
+"""The reusable fit loop: strategy scope, precision, AdamW + warmup/cosine, callbacks, resume.
 
 Every recipe ends here. `fit` adds the callbacks every run wants: best-checkpoint
 saving, early stopping, TensorBoard logs and BackupAndRestore (an interrupted
 run resumes at the epoch where it stopped; a backup of a *different* model is
-refused rather than silently continued).
+refused rather than silently continued). Under multi-worker training only the
+chief writes them into the run folder (`multi_worker`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
+import shutil
+import tempfile
 
 import keras
 import tensorflow as tf
 
-STRATEGIES = ("default", "mirrored")
+from gemini_tf.training import multi_worker
+from gemini_tf.training.schedule import WarmupCosineDecay
+
+STRATEGIES = ("default", "mirrored", "multi_worker")
+PRECISIONS = ("float32", "mixed_bfloat16")
 
 
 @dataclasses.dataclass
@@ -28,7 +36,10 @@ class FitSettings:
         learning_rate: peak AdamW learning rate (linear warmup, cosine decay).
         weight_decay: AdamW weight decay.
         patience: early-stopping patience in epochs (on validation loss).
-        strategy: "default" (one device) or "mirrored" (all local devices).
+        strategy: "default" (one device), "mirrored" (all local devices) or
+            "multi_worker" (the workers of `TF_CONFIG`, see `multi_worker`).
+        precision: "float32", or "mixed_bfloat16" (bfloat16 compute, float32
+            weights; see `precision_policy`).
         seed: seed of weights, shuffling and sampling.
         verbose: Keras verbosity (0 silent, 2 one line per epoch, "auto").
     """
@@ -39,12 +50,15 @@ class FitSettings:
     weight_decay: float = 0.01
     patience: int = 3
     strategy: str = "default"
+    precision: str = "float32"
     seed: int = 0
     verbose: int | str = "auto"
 
     def __post_init__(self):
         if self.strategy not in STRATEGIES:
             raise ValueError(f"Unknown strategy {self.strategy!r}; choose one of {list(STRATEGIES)}.")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"Unknown precision {self.precision!r}; choose one of {list(PRECISIONS)}.")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError(f"epochs and batch_size must be at least 1, got {self.epochs}, {self.batch_size}.")
 
@@ -55,26 +69,44 @@ class FitSettings:
 
 
 def get_strategy(name: str = "default") -> tf.distribute.Strategy:
-    """ "default": the current (single-device) strategy; "mirrored": all local devices."""
+    """ "default": the current (single-device) strategy; "mirrored": all local devices;
+    "multi_worker": the cluster of `TF_CONFIG`, created before any other TensorFlow op
+    (`multi_worker.multi_worker_strategy`)."""
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        return multi_worker.multi_worker_strategy()
     raise ValueError(f"Unknown strategy {name!r}; choose one of {list(STRATEGIES)}.")
+
+
+@contextlib.contextmanager
+def precision_policy(precision: str = "float32"):
+    """Layers built in this block use the Keras dtype policy `precision`; the previous global
+    policy comes back afterwards, also on error.
+
+    Under "mixed_bfloat16" weights stay float32 and layers compute in bfloat16,
+    except those that set `dtype="float32"`: the heads' logits, the retrieval
+    projections and the contrastive head, so similarities, sigmoids and losses
+    stay float32.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"Unknown precision {precision!r}; choose one of {list(PRECISIONS)}.")
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def learning_rate_schedule(
     peak: float, total_steps: int, warmup_fraction: float = 0.05
 ) -> keras.optimizers.schedules.LearningRateSchedule:
-    """Linear warmup to `peak`, then cosine decay to 2% of it."""
+    """Linear warmup to `peak`, then cosine decay to 2% of it (`WarmupCosineDecay`)."""
     warmup = max(1, int(total_steps * warmup_fraction))
-    return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=0.0,
-        decay_steps=max(1, total_steps - warmup),
-        warmup_target=peak,
-        warmup_steps=warmup,
-        alpha=0.02,
-    )
+    return WarmupCosineDecay(peak, warmup, max(1, total_steps - warmup), alpha=0.02)
 
 
 def adamw(learning_rate: float, total_steps: int, weight_decay: float = 0.01) -> keras.optimizers.Optimizer:
@@ -95,29 +127,52 @@ def fit(
     """`trainer.fit` with checkpoint, early stopping, TensorBoard and BackupAndRestore in `run_dir`.
 
     The best weights (by validation loss, else training loss) are restored at the end.
+    Under a multi-worker strategy every worker runs the same callbacks (they
+    join the same collectives), but only the chief writes into `run_dir`; the
+    other workers resume from a copy of the chief's backup and write into a
+    temporary folder, deleted afterwards (as the TensorFlow multi-worker guide
+    prescribes).
     """
-    _check_resume(run_dir, trainer)
+    strategy = trainer.distribute_strategy
+    chief = multi_worker.is_chief(strategy)
+    if chief:
+        _check_resume(run_dir, trainer)
     monitor = "val_loss" if validation_data is not None else "loss"
-    callbacks = [
-        keras.callbacks.BackupAndRestore(os.path.join(run_dir, "backup")),
-        keras.callbacks.ModelCheckpoint(
-            os.path.join(run_dir, "best.weights.h5"),
-            monitor=monitor,
-            save_best_only=True,
-            save_weights_only=True,
-        ),
-        keras.callbacks.EarlyStopping(monitor=monitor, patience=settings.patience, restore_best_weights=True),
-        keras.callbacks.TensorBoard(os.path.join(run_dir, "logs"), write_graph=False),
-        *(callbacks or []),
-    ]
-    return trainer.fit(
-        train_data,
-        validation_data=validation_data,
-        epochs=settings.epochs,
-        callbacks=callbacks,
-        verbose=settings.verbose,
-        shuffle=False,  # datasets shuffle themselves
-    )
+    with _writable_run_dir(run_dir, chief) as writable, multi_worker.keras_workarounds(strategy):
+        callbacks = [
+            keras.callbacks.BackupAndRestore(os.path.join(writable, "backup")),
+            keras.callbacks.ModelCheckpoint(
+                os.path.join(writable, "best.weights.h5"),
+                monitor=monitor,
+                save_best_only=True,
+                save_weights_only=True,
+            ),
+            keras.callbacks.EarlyStopping(monitor=monitor, patience=settings.patience, restore_best_weights=True),
+            keras.callbacks.TensorBoard(os.path.join(writable, "logs"), write_graph=False),
+            *(callbacks or []),
+        ]
+        return trainer.fit(
+            train_data,
+            validation_data=validation_data,
+            epochs=settings.epochs,
+            callbacks=callbacks,
+            verbose=settings.verbose,
+            shuffle=False,  # datasets shuffle themselves
+        )
+
+
+@contextlib.contextmanager
+def _writable_run_dir(run_dir: str, chief: bool):
+    """`run_dir` on the chief; elsewhere a temporary folder holding a copy of the chief's backup
+    (so every worker resumes at the same epoch), deleted afterwards."""
+    if chief:
+        yield run_dir
+        return
+    with tempfile.TemporaryDirectory(prefix="gemini_tf_worker_") as scratch:
+        backup = os.path.join(run_dir, "backup")
+        if os.path.isdir(backup):
+            shutil.copytree(backup, os.path.join(scratch, "backup"))
+        yield scratch
 
 
 def _check_resume(run_dir: str, trainer: keras.Model) -> None:

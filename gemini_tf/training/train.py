@@ -5,6 +5,10 @@ recipe = recipe_for(matching, source)      # which view, which trainer
 train/validation views -> vocabulary -> tf.data
 model = gemini_model(config); fit(recipe.trainer(model), ...)
 bundle.metrics = evaluate(bundle, source, "validation"); bundle.save(...)
+
+Under "mixed_bfloat16" or "multi_worker" the bundle holds a plain float32 copy
+of the trained model (float32 compute, no distributed variables), and only
+the chief of a multi-worker cluster evaluates and saves it.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from gemini_tf.data.sources import DataSource, ShapesSource, open_source
 from gemini_tf.evaluation import evaluate
 from gemini_tf.models.gemini import gemini_model
 from gemini_tf.preprocessing.text import TextPreprocessor, learn_vocabulary
-from gemini_tf.training.loop import FitSettings, fit, get_strategy, history_dict
+from gemini_tf.training.loop import FitSettings, fit, get_strategy, history_dict, precision_policy
+from gemini_tf.training.multi_worker import is_chief
 from gemini_tf.training.recipes import recipe_for
 
 
@@ -46,6 +51,7 @@ def train(
     allow_outside_root: bool = False,
     seed: int = 0,
     strategy: str = "default",
+    precision: str = "float32",
     verbose: int | str = "auto",
     build_model: Callable[[GeminiConfig], keras.Model] = gemini_model,
 ) -> GeminiBundle:
@@ -61,7 +67,11 @@ def train(
             `training.recipes`); default: listwise on Shapes, contrastive on
             captions, binary on labelled pairs.
         preset, fusion, config_overrides: the model (`GeminiConfig.from_preset`).
-        epochs, batch_size, learning_rate, seed, strategy, verbose: `FitSettings`.
+        epochs, batch_size, learning_rate, seed, strategy, precision, verbose:
+            `FitSettings`. Under "multi_worker" every worker calls `train` with
+            the same arguments (and the same PYTHONHASHSEED: vocabulary
+            learning breaks ties in set order); the chief returns the
+            evaluated, saved bundle, the others an unsaved one without metrics.
         vocabulary_size: WordPiece vocabulary learnt from the training texts.
         train_scenes, validation_scenes, group_size: Shapes only.
         max_examples: at most this many examples per part, e.g. {"train": 3000,
@@ -69,7 +79,11 @@ def train(
         strict, allow_outside_root: bad-row handling of files on disk.
         build_model: builds the Keras model from the config (baselines swap it).
     """
-    settings = FitSettings(epochs, batch_size, learning_rate, strategy=strategy, seed=seed, verbose=verbose)
+    settings = FitSettings(
+        epochs, batch_size, learning_rate, strategy=strategy, precision=precision, seed=seed, verbose=verbose
+    )
+    # First: MultiWorkerMirroredStrategy must exist before TensorFlow runs any op.
+    distribution = get_strategy(settings.strategy)
     config = GeminiConfig.from_preset(preset, fusion=fusion, task=task, **(config_overrides or {}))
     keras.utils.set_random_seed(seed)
     if isinstance(data, str) and data == "shapes":
@@ -93,16 +107,30 @@ def train(
     config.vocabulary_size = preprocessor.vocabulary_size
     train_data = recipe.dataset(train_view, preprocessor, config.image_size, settings, training=True)
     validation_data = recipe.dataset(validation_view, preprocessor, config.image_size, settings, training=False)
-    with get_strategy(settings.strategy).scope():
+    with distribution.scope(), precision_policy(settings.precision):
         model = build_model(config)
         trainer = recipe.trainer(model, settings, settings.steps(len(train_view), recipe.drop_remainder))
     history = fit(trainer, train_data, validation_data, settings, os.path.join(output_dir, "run"))
+    if settings.precision != "float32" or settings.strategy == "multi_worker":
+        model = float32_copy(model, build_model, config)
     bundle = GeminiBundle(
         model, preprocessor, config, LABEL_NAMES[task], history=history_dict(history), data=source.spec()
     )
-    bundle.metrics = evaluate(bundle, source, "validation")
-    bundle.save(output_dir)
+    if is_chief(distribution):
+        bundle.metrics = evaluate(bundle, source, "validation")
+        bundle.save(output_dir)
     return bundle
+
+
+def float32_copy(
+    model: keras.Model, build_model: Callable[[GeminiConfig], keras.Model], config: GeminiConfig
+) -> keras.Model:
+    """`model` rebuilt in float32, with its weights, by a caller outside any distribution
+    strategy's scope: what bundles save and exports serve, however the model was trained."""
+    with precision_policy("float32"):
+        copy = build_model(config)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def _check_enough(source: DataSource, train_view, validation_view, batch_size: int) -> None:
