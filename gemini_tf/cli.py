@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     from gemini_tf.data.splits import PARTS
     from gemini_tf.export.tflite import QUANTIZATIONS
     from gemini_tf.retrieval import ANN_THRESHOLD, KINDS, SEARCH_MODES
-    from gemini_tf.training.loop import STRATEGIES
+    from gemini_tf.training.loop import PRECISIONS, STRATEGIES
     from gemini_tf.training.recipes import MATCHING
 
     parser = argparse.ArgumentParser(
@@ -121,7 +121,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--strategy",
         choices=STRATEGIES,
         default="default",
-        help="tf.distribute strategy: default (one device) or mirrored (all local devices)",
+        help="tf.distribute strategy: default (one device), mirrored (all local devices) or multi_worker "
+        "(the cluster in TF_CONFIG: start the same command on every worker)",
+    )
+    train.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="float32",
+        help="mixed_bfloat16: bfloat16 compute with float32 weights, heads and losses; the saved model is "
+        "float32 either way (default: float32)",
     )
     train.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -332,8 +340,12 @@ def _train(args) -> int:
         allow_outside_root=args.allow_outside_root,
         seed=args.seed,
         strategy=args.strategy,
+        precision=args.precision,
         verbose=0 if args.quiet else "auto",
     )
+    if not bundle.metrics:  # a non-chief worker of a multi-worker cluster: the chief evaluates and saves
+        print("trained as a worker of the multi-worker cluster; the chief worker saved the model")
+        return 0
     print(f"saved to {args.output_dir}\nvalidation:")
     print(format_table({f"{args.preset}/{args.fusion}": bundle.metrics}))
     return 0
