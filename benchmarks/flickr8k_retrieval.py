@@ -8,6 +8,12 @@ a copy without `splits/test.txt`; early stopping watches the `validation` part,
 images the split rule takes out of `splits/train.txt`, never `dev`.
 
     python benchmarks/flickr8k_retrieval.py --epochs 4
+
+float32 vs mixed_bfloat16 after the same epochs (rows "gemini" and "gemini_mixed_bfloat16"):
+
+    python benchmarks/flickr8k_retrieval.py --models gemini --epochs 1 \
+        --output-dir saved_models/flickr8k_precision --results benchmarks/results/flickr8k_precision.json
+    (the same with --precision mixed_bfloat16)
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from gemini_tf.data.paths import data_dir
 from gemini_tf.data.sources import open_source
 from gemini_tf.retrieval import evaluate_retrieval
 from gemini_tf.training import FitSettings, adamw, fit
+from gemini_tf.training.loop import PRECISIONS
 
 from results_file import merge_results
 
@@ -44,6 +51,7 @@ def main() -> None:
     parser.add_argument("--vocabulary-size", type=int, default=3000)
     parser.add_argument("--dropout", type=float, default=0.1)
     parser.add_argument("--k-test", type=int, default=16)
+    parser.add_argument("--precision", default="float32", choices=PRECISIONS)
     parser.add_argument("--models", nargs="+", default=["gemini", "clip"], choices=("gemini", "clip"))
     parser.add_argument("--output-dir", default="saved_models/flickr8k")
     parser.add_argument("--results", default="benchmarks/results/flickr8k_retrieval.json")
@@ -63,10 +71,11 @@ def main() -> None:
     dev_images = dev.pixels(size, progress=True)
     results = {"settings": vars(args), "dev": {"images": dev.num_images, "captions": len(dev)}}
 
+    name = "gemini" if args.precision == "float32" else f"gemini_{args.precision}"
     start = time.time()
     bundle = (
         gemini_tf.train(
-            os.path.join(args.output_dir, "gemini"),
+            os.path.join(args.output_dir, name),
             path,
             preset=args.preset,
             fusion=args.fusion,
@@ -75,12 +84,13 @@ def main() -> None:
             learning_rate=args.learning_rate,
             vocabulary_size=args.vocabulary_size,
             config_overrides=overrides,
+            precision=args.precision,
         )
         if "gemini" in args.models
         else gemini_tf.load(os.path.join(args.output_dir, "gemini"))
     )
     if "gemini" in args.models:
-        results["gemini"] = {
+        results[name] = {
             "train_minutes": (time.time() - start) / 60,
             "parameters": bundle.model.count_params(),
             **evaluate_retrieval(
@@ -94,7 +104,7 @@ def main() -> None:
                 progress=True,
             ),
         }
-        print(json.dumps(results["gemini"], indent=2))
+        print(json.dumps(results[name], indent=2))
         merge_results(args.results, results)
 
     if "clip" in args.models:
