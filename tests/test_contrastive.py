@@ -68,7 +68,7 @@ def _batch(n=16, vocabulary=50, seed=0):
     return token_ids, rng.random((n, 64, 64, 3)).astype("float32"), np.arange(n) // 2
 
 
-@pytest.mark.parametrize("loss", ["infonce", "sigmoid"])
+@pytest.mark.parametrize("loss", ["infonce", pytest.param("sigmoid", marks=pytest.mark.slow)])
 def test_contrastive_trainer_fit_reports_both_losses_and_round_trips(loss, tmp_path):
     keras.utils.set_random_seed(0)
     gemini = gemini_model("tiny", vocabulary_size=50, embedding_dim=32, contrastive_loss=loss)

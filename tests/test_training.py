@@ -12,7 +12,7 @@ from gemini_tf.training import FitSettings, fit, get_strategy, learning_rate_sch
 from conftest import run_python
 
 
-@pytest.mark.parametrize("fusion", ["concat", "cross_attention"])
+@pytest.mark.parametrize("fusion", [pytest.param("concat", marks=pytest.mark.slow), "cross_attention"])
 def test_tiny_model_overfits_64_examples_with_the_documented_workflow(fusion, model_inputs, shapes_pairs, preprocessor):
     keras.utils.set_random_seed(0)
     token_ids, images = model_inputs[0][:64], model_inputs[1][:64]
