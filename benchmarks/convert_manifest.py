@@ -74,6 +74,7 @@ def main() -> None:
         start = time.time()
         count = sum(1 for _ in read_tfrecords(single_dir))
         read_seconds = time.time() - start
+        after_read = peak_rss_mb()
         start = time.time()
         _, beam_report = convert_manifest_beam(
             manifest, beam_dir, args.shards, beam_options={"direct_num_workers": str(args.workers)}
@@ -91,7 +92,8 @@ def main() -> None:
             "read_examples_per_second": count / read_seconds,
             "peak_rss_mb_before": baseline,
             "peak_rss_mb_after_convert": after_convert,
-            "peak_rss_mb_after_read": peak_rss_mb(),
+            "peak_rss_mb_after_read": after_read,
+            "peak_rss_mb_after_beam": peak_rss_mb(),
             "shard_bytes": sum(os.path.getsize(os.path.join(single_dir, f)) for f in os.listdir(single_dir)),
             "beam_direct_workers": args.workers,
             "beam_convert_rows_per_second": args.rows / beam_seconds,
