@@ -1,5 +1,6 @@
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from gemini_tf.baselines.classifiers import (
@@ -14,6 +15,7 @@ from gemini_tf.config import GeminiConfig
 CONFIG = GeminiConfig(vocabulary_size=60, sequence_length=12, patch_size=16)
 
 
+@pytest.mark.slow  # CI time: ~1 min; `make test-slow` runs it
 def test_clip_peer_has_the_closest_parameter_count_and_trains(tmp_path):
     target = 400_000
     matcher = clip_matcher(CONFIG, target, sep_id=3, embedding_dim=32)

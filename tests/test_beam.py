@@ -12,6 +12,9 @@ from gemini_tf.data.tfrecords import convert_manifest, read_tfrecords
 
 from conftest import jpeg_bytes
 
+# The default (2 worker processes) runs in the first test; the others run in this process (CI time).
+IN_PROCESS = {"direct_running_mode": "in_memory", "direct_num_workers": "1"}
+
 
 def examples_of(folder) -> set:
     return {
@@ -39,7 +42,9 @@ def test_beam_strict_conversion_fails_on_an_unreadable_image_and_leaves_no_shard
     (tmp_path / "bad.jpg").write_bytes(b"not an image")
     (tmp_path / "m.csv").write_text("image,text\nok.jpg,fine\nbad.jpg,broken\n")
     with pytest.raises(DataError, match=r"m.csv:3: image file is empty, truncated or not an image"):
-        convert_manifest_beam(str(tmp_path / "m.csv"), str(tmp_path / "out"), shards=2, strict=True)
+        convert_manifest_beam(
+            str(tmp_path / "m.csv"), str(tmp_path / "out"), shards=2, strict=True, beam_options=IN_PROCESS
+        )
     assert not list((tmp_path / "out").glob("*.tfrecord"))
 
 
@@ -67,7 +72,7 @@ def test_beam_index_equals_the_single_process_index(trained_bundle, exported, tm
         files.append(str(tmp_path / f"{i}.png"))
         (tmp_path / f"{i}.png").write_bytes(encode_image(image, "PNG"))
     for kind, items in (("image", files), ("text", pairs.texts)):
-        beam_index = build_index_beam(exported[1], items, kind, batch_size=4)
+        beam_index = build_index_beam(exported[1], items, kind, beam_options=IN_PROCESS, batch_size=4)
         expected = build_index(trained_bundle, items, kind)
         assert beam_index.ids == expected.ids and beam_index.kind == kind
         np.testing.assert_allclose(beam_index.embeddings, expected.embeddings, atol=1e-5, rtol=0)

@@ -137,6 +137,7 @@ assert abs(halves - whole) > 1e-3
 """
 
 
+@pytest.mark.slow  # CI time: ~1 min; `make test-slow` runs it
 def test_mirrored_strategy_contrasts_within_each_replica():
     result = run_python(MIRRORED_SCRIPT)
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]

@@ -49,6 +49,7 @@ def test_precision_policy_is_restored_on_error():
     assert PRECISIONS == ("float32", "mixed_bfloat16")
 
 
+@pytest.mark.slow  # CI time: ~1 min; `make test-slow` runs it
 def test_mixed_bfloat16_training_saves_a_float32_bundle(tmp_path):
     bundle = train(
         str(tmp_path),
