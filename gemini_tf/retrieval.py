@@ -270,6 +270,16 @@ def flat_metrics(results: dict[str, dict[str, float]]) -> dict[str, float]:
     return {f"{key}/{name}": value for key, row in results.items() for name, value in row.items()}
 
 
+def check_gallery(items: Sequence[str], kind: str, search_mode: str) -> None:
+    """Clear errors, before any embedding work, for an empty gallery or an unknown kind or search."""
+    if kind not in KINDS:
+        raise ValueError(f"Index kind must be one of {KINDS}, got {kind!r}.")
+    if search_mode not in SEARCH_MODES:
+        raise ValueError(f"search_mode must be one of {SEARCH_MODES}, got {search_mode!r}.")
+    if not items:
+        raise ValueError(f"Nothing to index: the list of {kind}s is empty.")
+
+
 def build_index(
     bundle,
     items: Sequence[str],
@@ -282,13 +292,8 @@ def build_index(
 
     `search_mode` is one of `SEARCH_MODES` (see `Index`).
     """
+    check_gallery(items, kind, search_mode)
     model = bundle.model
-    if kind not in KINDS:
-        raise ValueError(f"Index kind must be one of {KINDS}, got {kind!r}.")
-    if search_mode not in SEARCH_MODES:
-        raise ValueError(f"search_mode must be one of {SEARCH_MODES}, got {search_mode!r}.")
-    if not items:
-        raise ValueError(f"Nothing to index: the list of {kind}s is empty.")
     if kind == "image":
         embeddings = embed_images(model, list(items), bundle.config.image_size, batch_size, progress)
     else:

@@ -25,7 +25,7 @@ from apache_beam.ml.inference.base import KeyedModelHandler, PredictionResult, R
 from apache_beam.ml.inference.tensorflow_inference import TFModelHandlerTensor
 
 from gemini_tf.beam.options import pipeline_options
-from gemini_tf.retrieval import KINDS, Index
+from gemini_tf.retrieval import Index, check_gallery
 
 SIGNATURES = {"image": ("embed_image", "image_bytes"), "text": ("embed_text", "text")}
 
@@ -84,10 +84,7 @@ def build_index_beam(
         batch_size: the most items per signature call.
         search_mode: the index's search, see `gemini_tf.retrieval.Index`.
     """
-    if kind not in KINDS:
-        raise ValueError(f"Index kind must be one of {KINDS}, got {kind!r}.")
-    if not items:
-        raise ValueError(f"Nothing to index: the list of {kind}s is empty.")
+    check_gallery(items, kind, search_mode)
     if kind == "image":
         missing = [path for path in items if not os.path.isfile(path)]
         if missing:
