@@ -64,6 +64,7 @@ HELD_OUT_PAIRS = frozenset(
 GRID = 4
 BACKGROUND = (24, 24, 32)
 MAX_OBJECTS = 4
+RELATION_SHARE = 0.4  # of the true captions of scenes with two or more objects
 
 
 @dataclasses.dataclass
@@ -399,20 +400,31 @@ def render(scenes: Scenes, image_size: int = 64, style: str = "default", seed: i
     return out
 
 
-def describe(objects: list, rng: np.random.Generator, avoid_held_out: bool = False) -> Caption:
+def describe(
+    objects: list, rng: np.random.Generator, avoid_held_out: bool = False, relation_share: float = RELATION_SHARE
+) -> Caption:
     """Draws one true caption for a scene: attribute, relation or count.
 
-    With `avoid_held_out` (training), captions that `mentions_held_out` are drawn again.
+    A scene with two or more objects gets a relation caption with probability
+    `relation_share` (attribute and count share the rest 7 : 5). With
+    `avoid_held_out` (training), captions that `mentions_held_out` are drawn again.
     """
-    caption = _describe(objects, rng)
+    if not 0.0 <= relation_share < 1.0:
+        # Below 1, so a training scene whose every relation is held out still gets a caption.
+        raise ValueError(f"relation_share must be in [0, 1), got {relation_share}.")
+    caption = _describe(objects, rng, relation_share)
     while avoid_held_out and mentions_held_out(caption):
-        caption = _describe(objects, rng)
+        caption = _describe(objects, rng, relation_share)
     return caption
 
 
-def _describe(objects: list, rng: np.random.Generator) -> Caption:
+def _describe(objects: list, rng: np.random.Generator, relation_share: float) -> Caption:
     kinds = ["attribute", "count"] + (["relation"] if len(objects) > 1 else [])
-    kind = kinds[rng.integers(len(kinds))] if len(kinds) == 2 else rng.choice(kinds, p=[0.35, 0.25, 0.4])
+    if len(kinds) == 2:
+        kind = kinds[rng.integers(2)]
+    else:
+        rest = (1.0 - relation_share) / 0.6
+        kind = rng.choice(kinds, p=[0.35 * rest, 0.25 * rest, relation_share])
     s, c, z, _, _ = objects[rng.integers(len(objects))]
     colour, shape = COLOUR_NAMES[c], SHAPES[s]
     if kind == "attribute":
