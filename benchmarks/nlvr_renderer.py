@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import collections
 import re
-import time
 
 import numpy as np
 from PIL import Image
@@ -31,7 +30,7 @@ from gemini_tf.data import nlvr_statements, nlvr_world
 from gemini_tf.data.nlvr import load_nlvr
 from gemini_tf.data.paths import data_dir
 
-from results_file import merge_results
+from results_file import best_of, merge_results
 
 
 def rendering_index(image_path: str) -> int:
@@ -94,15 +93,6 @@ def statistics(scenes: list[nlvr_world.Scene]) -> dict:
         "touching_edge": round(float(np.mean([item.touching_edge for item in items])), 3),
         "touching_bottom": round(float(np.mean([item.touching_bottom for item in items])), 3),
     }
-
-
-def best_of(call, repeats: int = 3) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def speed(num_scenes: int) -> dict:

@@ -3,19 +3,9 @@
 taskset -c 0 python benchmarks/shapes_generator.py
 """
 
-import time
-
 from gemini_tf.data import shapes
 
-
-def best_of(call, repeats: int = 3) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
+from results_file import best_of
 
 print(f"make_pairs, 10,000 pairs: {best_of(lambda: shapes.make_pairs(5000, 'train')):.2f} s (best of 3)")
 print(f"make_groups, 2,500 images x 4 captions: {best_of(lambda: shapes.make_groups(2500, 'train')):.2f} s")
