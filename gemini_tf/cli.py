@@ -97,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--train-scenes", type=int, default=16000, help="Shapes training scenes (default: 16000)")
     train.add_argument("--validation-scenes", type=int, default=1000, help="Shapes validation scenes (default: 1000)")
     train.add_argument(
+        "--no-curriculum",
+        action="store_true",
+        help="Shapes listwise training: the default caption mix throughout, instead of the default mix for "
+        "the first third of the epochs, then relation-rich groups",
+    )
+    train.add_argument(
         "--image-size",
         type=int,
         nargs=2,
@@ -336,6 +342,7 @@ def _train(args) -> int:
         vocabulary_size=args.vocabulary_size,
         train_scenes=args.train_scenes,
         validation_scenes=args.validation_scenes,
+        curriculum=not args.no_curriculum,
         strict=args.strict,
         allow_outside_root=args.allow_outside_root,
         seed=args.seed,

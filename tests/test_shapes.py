@@ -83,11 +83,30 @@ def test_groups_put_the_true_caption_first():
     assert all(len(set(t)) == 4 for t in groups.texts)
 
 
+def test_relation_rich_groups_meet_their_relation_and_swap_rivals():
+    groups = shapes.make_groups(600, "train", seed=0, relation_share=0.95, rivals_first=("relation", "swap"))
+    scenes = shapes.generate_scenes(600, "train", seed=0)
+    several = np.flatnonzero(scenes.valid.sum(1) > 1)
+
+    def is_relation(text):
+        return any(f" {word} " in text for word in shapes.RELATIONS)
+
+    relation = [i for i in several if is_relation(groups.texts[i][0])]
+    assert len(relation) > 0.85 * len(several)  # 0.95 asked; held-out pairs are drawn again in training
+    with_both = [i for i in relation if {"relation", "swap"} <= set(groups.kinds[i])]
+    assert len(with_both) > 0.8 * len(relation)  # some relations have no false relation-word or swapped twin
+    assert all(groups.kinds[i][1:3] == ["relation", "swap"] for i in with_both)
+    default = shapes.make_groups(600, "train", seed=0)
+    assert sum(is_relation(default.texts[i][0]) for i in several) < 0.55 * len(several)
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="split"):
         shapes.generate_scenes(5, "dev")
     with pytest.raises(ValueError, match="multiple"):
         shapes.render(shapes.generate_scenes(2), 30)
+    with pytest.raises(ValueError, match=r"relation_share must be in \[0, 1\)"):
+        shapes.make_groups(5, "train", relation_share=1.0)
 
 
 def _things(caption):
@@ -106,7 +125,8 @@ def test_held_out_combinations_never_occur_in_training_data():
     plurals = {f"{colour} {shape}s" for colour, shape in shapes.HELD_OUT_OBJECTS}
     pairs = shapes.make_pairs(3000, "train", seed=0, negatives="all")
     groups = shapes.make_groups(3000, "train", seed=0)
-    texts = pairs.texts + [t for group in groups.texts for t in group]
+    relations = shapes.make_groups(3000, "train", seed=1, relation_share=0.95, rivals_first=("relation", "swap"))
+    texts = pairs.texts + [t for group in groups.texts + relations.texts for t in group]
     assert not [t for t in texts if any(p in t for p in phrases | plurals)]
     # No training caption relates a held-out pair, in either order.
     for first, second in (tuple(pair) for pair in shapes.HELD_OUT_PAIRS):

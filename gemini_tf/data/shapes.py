@@ -596,15 +596,22 @@ def make_groups(
     statements: bool = False,
     style: str = "default",
     progress: bool = False,
+    relation_share: float = RELATION_SHARE,
+    rivals_first: tuple[str, ...] = (),
 ) -> GroupSet:
-    """Builds caption groups for listwise matching (see `GroupSet`)."""
+    """Builds caption groups for listwise matching (see `GroupSet`).
+
+    `relation_share`: how often a scene with two or more objects gets a relation
+    caption (`describe`); `rivals_first`: negative kinds that join a group before
+    the others whenever they exist, e.g. ("relation", "swap").
+    """
     if group_size < 2:
         raise ValueError("group_size must be at least 2 (one positive, one negative).")
     scenes = generate_scenes(num_scenes, split, seed, grid)
     rng = np.random.default_rng([seed, 104729, PARTS.index(split)])
     training = split == "train"
     scene_objects = [scenes.objects(i) for i in range(len(scenes))]
-    positives = [describe(objects, rng, training) for objects in scene_objects]
+    positives = [describe(objects, rng, training, relation_share) for objects in scene_objects]
     texts, kinds = [], []
     iterator = range(len(scenes))
     if progress:
@@ -613,7 +620,9 @@ def make_groups(
         iterator = tqdm(iterator, desc=f"shapes {split}", unit="scene")
     for i in iterator:
         hard = hard_negatives(positives[i], scene_objects[i], rng, training)
-        chosen = [list(hard)[k] for k in rng.permutation(len(hard))][: group_size - 1]
+        shuffled = [list(hard)[k] for k in rng.permutation(len(hard))]
+        chosen = [k for k in rivals_first if k in hard] + [k for k in shuffled if k not in rivals_first]
+        chosen = chosen[: group_size - 1]
         group = [(positives[i], "positive")] + [(hard[k], k) for k in chosen]
         while len(group) < group_size:
             group.append((_random_negative(positives, i, scene_objects[i], rng), "random"))

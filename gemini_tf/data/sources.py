@@ -183,16 +183,26 @@ class ShapesSource(DataSource):
             np.arange(int(positive.sum()), dtype=np.int32),
         )
 
-    def groups(self, part: str) -> shapes.GroupSet:
+    def groups(
+        self,
+        part: str,
+        stage: int = 0,
+        relation_share: float = shapes.RELATION_SHARE,
+        rivals_first: tuple[str, ...] = (),
+    ) -> shapes.GroupSet:
+        """Caption groups of a part. Stage k > 0 draws other scenes (from seed + 10,000 k), for
+        the later stages of a curriculum (`data.curriculum`); see `shapes.make_groups`."""
         return shapes.make_groups(
             self.scenes[self.check_part(part)],
             part,
-            self.seed,
+            self.seed + 10_000 * stage,
             self.image_size,
             group_size=self.group_size,
             statements=self.statements,
             style=self.style,
             progress=self.progress,
+            relation_share=relation_share,
+            rivals_first=rivals_first,
         )
 
 

@@ -123,10 +123,12 @@ def fit(
     settings: FitSettings,
     run_dir: str,
     callbacks: list[keras.callbacks.Callback] | None = None,
+    steps_per_epoch: int | None = None,
 ) -> keras.callbacks.History:
     """`trainer.fit` with checkpoint, early stopping, TensorBoard and BackupAndRestore in `run_dir`.
 
     The best weights (by validation loss, else training loss) are restored at the end.
+    `steps_per_epoch` is for datasets that stream the whole run (`data.curriculum`).
     Under a multi-worker strategy every worker runs the same callbacks (they
     join the same collectives), but only the chief writes into `run_dir`; the
     other workers resume from a copy of the chief's backup and write into a
@@ -155,6 +157,7 @@ def fit(
             train_data,
             validation_data=validation_data,
             epochs=settings.epochs,
+            steps_per_epoch=steps_per_epoch,
             callbacks=callbacks,
             verbose=settings.verbose,
             shuffle=False,  # datasets shuffle themselves

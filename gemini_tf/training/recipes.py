@@ -15,11 +15,17 @@ from __future__ import annotations
 
 import keras
 
+from gemini_tf.data.curriculum import StagedGroups
 from gemini_tf.data.sources import DataSource, ShapesSource
 from gemini_tf.models.contrastive_trainer import ContrastiveTrainer
 from gemini_tf.models.listwise_trainer import ListwiseTrainer
 from gemini_tf.preprocessing.text import TextPreprocessor
 from gemini_tf.training.loop import FitSettings, adamw
+
+# Listwise training stages: (share of the epochs, relation-rich?). Relations are learnt only once
+# words are grounded on objects, and only when most groups are about relations (issue #11).
+CURRICULUM = ((1 / 3, False), (2 / 3, True))
+RELATION_STAGE = {"relation_share": 0.95, "rivals_first": ("relation", "swap")}
 
 
 class Recipe:
@@ -43,17 +49,43 @@ class Recipe:
     def trainer(self, model: keras.Model, settings: FitSettings, total_steps: int) -> keras.Model:
         raise NotImplementedError
 
+    def steps_per_epoch(self, view, settings: FitSettings) -> int | None:
+        """`fit`'s steps_per_epoch: None, except for views whose dataset streams the whole run."""
+        return None
+
 
 class ListwiseRecipe(Recipe):
-    """Groups of one true caption and one-difference rivals, softmax + balanced BCE + ITC."""
+    """Groups of one true caption and one-difference rivals, softmax + balanced BCE + ITC.
+
+    Training groups come in the stages of `CURRICULUM` (`data.curriculum`): the
+    default mix of captions for the first third of the epochs, then relation-rich
+    groups on fresh scenes; `curriculum=False` trains on the default mix throughout.
+    """
 
     name = "listwise"
 
-    def __init__(self, itc_weight: float = 1.0):
+    def __init__(self, itc_weight: float = 1.0, curriculum: bool = True):
         self.itc_weight = itc_weight
+        self.curriculum = curriculum
 
     def view(self, source: DataSource, part: str):
-        return source.groups(part)
+        if part != "train" or not self.curriculum:
+            return source.groups(part)
+        stages = [
+            source.groups(part, stage, **RELATION_STAGE) if focus else source.groups(part, stage)
+            for stage, (_, focus) in enumerate(CURRICULUM)
+        ]
+        return StagedGroups(stages, [share for share, _ in CURRICULUM])
+
+    def dataset(self, view, preprocessor, image_size, settings, training):
+        if isinstance(view, StagedGroups):
+            return view.dataset(
+                preprocessor, image_size, settings.epochs, settings.batch_size, shuffle=training, seed=settings.seed
+            )
+        return super().dataset(view, preprocessor, image_size, settings, training)
+
+    def steps_per_epoch(self, view, settings: FitSettings) -> int | None:
+        return view.steps_per_epoch(settings.batch_size) if isinstance(view, StagedGroups) else None
 
     def texts(self, view) -> list[str]:
         return [text for group in view.texts for text in group]
@@ -121,8 +153,10 @@ def default_matching(source: DataSource) -> str:
     return "contrastive" if source.holds == "captions" else "binary"
 
 
-def recipe_for(matching: str | None, source: DataSource, task: str) -> Recipe:
-    """The recipe named `matching` (default: `default_matching`), checked against the task and data."""
+def recipe_for(matching: str | None, source: DataSource, task: str, curriculum: bool = True) -> Recipe:
+    """The recipe named `matching` (default: `default_matching`), checked against the task and data.
+
+    `curriculum`: whether listwise training plays the stages of `CURRICULUM`."""
     matching = matching or default_matching(source)
     if matching not in RECIPES:
         raise ValueError(f"Unknown matching {matching!r}; choose one of {list(MATCHING)}.")
@@ -135,4 +169,6 @@ def recipe_for(matching: str | None, source: DataSource, task: str) -> Recipe:
         return ContrastiveRecipe(augment=True)
     if matching == "contrastive":
         return ContrastiveRecipe(augment=False)
+    if matching == "listwise":
+        return ListwiseRecipe(curriculum=curriculum)
     return RECIPES[matching]()

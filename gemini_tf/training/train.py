@@ -46,6 +46,7 @@ def train(
     train_scenes: int = 16000,
     validation_scenes: int = 1000,
     group_size: int = 4,
+    curriculum: bool = True,
     max_examples: dict[str, int] | None = None,
     strict: bool = False,
     allow_outside_root: bool = False,
@@ -74,6 +75,9 @@ def train(
             evaluated, saved bundle, the others an unsaved one without metrics.
         vocabulary_size: WordPiece vocabulary learnt from the training texts.
         train_scenes, validation_scenes, group_size: Shapes only.
+        curriculum: listwise training on Shapes plays the stages of
+            `recipes.CURRICULUM` (the default mix first, then relation-rich groups); False: the
+            default caption mix throughout.
         max_examples: at most this many examples per part, e.g. {"train": 3000,
             "validation": 100} — images of caption data, rows of labelled pairs.
         strict, allow_outside_root: bad-row handling of files on disk.
@@ -97,7 +101,7 @@ def train(
         )
     else:
         source = open_source(data, strict=strict, allow_outside_root=allow_outside_root, progress=bool(verbose))
-    recipe = recipe_for(matching, source, task)
+    recipe = recipe_for(matching, source, task, curriculum)
 
     train_view, validation_view = (
         recipe.view(source, part).first((max_examples or {}).get(part)) for part in ("train", "validation")
@@ -110,7 +114,14 @@ def train(
     with distribution.scope(), precision_policy(settings.precision):
         model = build_model(config)
         trainer = recipe.trainer(model, settings, settings.steps(len(train_view), recipe.drop_remainder))
-    history = fit(trainer, train_data, validation_data, settings, os.path.join(output_dir, "run"))
+    history = fit(
+        trainer,
+        train_data,
+        validation_data,
+        settings,
+        os.path.join(output_dir, "run"),
+        steps_per_epoch=recipe.steps_per_epoch(train_view, settings),
+    )
     if settings.precision != "float32" or settings.strategy == "multi_worker":
         model = float32_copy(model, build_model, config)
     bundle = GeminiBundle(
