@@ -37,6 +37,7 @@ EXAMPLES = """examples:
 def build_parser() -> argparse.ArgumentParser:
     from gemini_tf.beam.options import ENGINES, RUNNERS
     from gemini_tf.config import CONTRASTIVE_LOSSES, FUSIONS, PRESETS, TASKS
+    from gemini_tf.data.shapes import STYLES
     from gemini_tf.data.splits import PARTS
     from gemini_tf.export.tflite import QUANTIZATIONS
     from gemini_tf.retrieval import ANN_THRESHOLD, KINDS, SEARCH_MODES
@@ -96,6 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--learning-rate", type=float, default=5e-4, help="peak AdamW learning rate (default: 5e-4)")
     train.add_argument("--train-scenes", type=int, default=16000, help="Shapes training scenes (default: 16000)")
     train.add_argument("--validation-scenes", type=int, default=1000, help="Shapes validation scenes (default: 1000)")
+    train.add_argument(
+        "--train-style",
+        choices=sorted(STYLES),
+        default="default",
+        help="Shapes renderer of the training scenes: varied randomises positions, sizes, shades and "
+        "background per image (default: default)",
+    )
     train.add_argument(
         "--no-curriculum",
         action="store_true",
@@ -343,6 +351,7 @@ def _train(args) -> int:
         train_scenes=args.train_scenes,
         validation_scenes=args.validation_scenes,
         curriculum=not args.no_curriculum,
+        train_style=args.train_style,
         strict=args.strict,
         allow_outside_root=args.allow_outside_root,
         seed=args.seed,

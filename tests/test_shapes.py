@@ -138,16 +138,17 @@ def test_held_out_combinations_never_occur_in_training_data():
     assert any(p in t for t in test.texts for p in phrases)
 
 
-def test_the_shifted_style_draws_the_same_scenes_differently():
+@pytest.mark.parametrize("style, off_centre", [("shifted", 0.2), ("varied", 0.1)])
+def test_other_styles_draw_the_same_scenes_differently(style, off_centre):
     scenes = shapes.generate_scenes(300, "test", seed=2)
-    default, shifted = shapes.render(scenes), shapes.render(scenes, style="shifted")
+    default, shifted = shapes.render(scenes), shapes.render(scenes, style=style)
     assert np.array_equal(default, shapes.render(scenes))  # deterministic
     assert (default != shifted).any(axis=(1, 2, 3)).all()
-    centres, radii, colours, background = shapes.layout(scenes, 64, "shifted")
+    centres, radii, colours, background = shapes.layout(scenes, 64, style)
     cell = 64 / scenes.grid
     home = (np.stack([scenes.row, scenes.col], -1) + 0.5) * cell
     moved = np.abs(centres - home)[scenes.valid]
-    assert (moved > 0.25 * cell).mean() > 0.2  # objects leave their cells' centres: off the patch grid
+    assert (moved > 0.25 * cell).mean() > off_centre  # objects leave their cells' centres: off the patch grid
     # Relations stay unambiguous: a different row is always at least half a cell away.
     for i in range(len(scenes)):
         rows, ys = scenes.row[i][scenes.valid[i]], centres[i][scenes.valid[i], 0]
@@ -156,6 +157,17 @@ def test_the_shifted_style_draws_the_same_scenes_differently():
                 if rows[a] < rows[b]:
                     assert ys[b] - ys[a] >= 0.5 * cell
     assert len(np.unique(background, axis=0)) > 1 and len(np.unique(radii[scenes.valid])) > 2
+
+
+def test_shapes_source_renders_training_scenes_in_its_train_style():
+    from gemini_tf.data.sources import ShapesSource
+
+    source = ShapesSource(scenes={"train": 20, "validation": 20}, train_style="varied")
+    assert source.part_style("train") == "varied" and source.part_style("validation") == "default"
+    varied, plain = source.groups("train"), ShapesSource(scenes={"train": 20}).groups("train")
+    assert varied.texts == plain.texts and not np.array_equal(varied.images, plain.images)
+    with pytest.raises(ValueError, match="Unknown render style 'wobbly'"):
+        ShapesSource(train_style="wobbly")
 
 
 def test_referents_and_patch_coverage():

@@ -323,6 +323,17 @@ STYLES = {
         background=(44, 38, 30),
         background_noise=8,
     ),
+    # Training-time randomisation: every image moves, resizes and reshades its objects and tints
+    # its background, in ranges around the default look that overlap "shifted" without matching it.
+    "varied": RenderStyle(
+        offset=0.3,
+        jitter=0.15,
+        small=(0.18, 0.27),
+        large=(0.34, 0.43),
+        shade=25,
+        background=BACKGROUND,
+        background_noise=20,
+    ),
 }
 
 

@@ -113,6 +113,8 @@ class ShapesSource(DataSource):
         negatives: pairs per scene: "sample" (one positive, one negative) or "all"
             (one positive, a random negative and one of every one-difference kind).
         style: the renderer (`shapes.STYLES`): "default", or "shifted" to test robustness.
+        train_style: the renderer of the training part (default: `style`), e.g. "varied" to
+            randomise the look during training.
     """
 
     kind = "shapes"
@@ -128,10 +130,15 @@ class ShapesSource(DataSource):
         negatives: str = "sample",
         style: str = "default",
         progress: bool = False,
+        train_style: str | None = None,
     ):
+        for name in (style, train_style or style):
+            if name not in shapes.STYLES:
+                raise ValueError(f"Unknown render style {name!r}; choose one of {sorted(shapes.STYLES)}.")
         self.statements = statements
         self.negatives = negatives
         self.style = style
+        self.train_style = train_style or style
         self.scenes = {"train": 16000, "validation": 1000, "test": 1000, **(scenes or {})}
         self.seed = seed
         self.image_size = image_size
@@ -152,7 +159,12 @@ class ShapesSource(DataSource):
             "seed": self.seed,
             "image_size": self.image_size,
             "style": self.style,
+            "train_style": self.train_style,
         }
+
+    def part_style(self, part: str) -> str:
+        """The renderer of `part`: `train_style` for training, `style` for the rest."""
+        return self.train_style if part == "train" else self.style
 
     def pairs(self, part: str) -> shapes.PairSet:
         return shapes.make_pairs(
@@ -162,7 +174,7 @@ class ShapesSource(DataSource):
             self.image_size,
             negatives=self.negatives,
             statements=self.statements,
-            style=self.style,
+            style=self.part_style(part),
             progress=self.progress,
         )
 
@@ -173,7 +185,7 @@ class ShapesSource(DataSource):
             self.seed,
             self.image_size,
             statements=self.statements,
-            style=self.style,
+            style=self.part_style(part),
             progress=self.progress,
         )
         positive = pairs.labels == 1
@@ -199,7 +211,7 @@ class ShapesSource(DataSource):
             self.image_size,
             group_size=self.group_size,
             statements=self.statements,
-            style=self.style,
+            style=self.part_style(part),
             progress=self.progress,
             relation_share=relation_share,
             rivals_first=rivals_first,

@@ -47,6 +47,7 @@ def train(
     validation_scenes: int = 1000,
     group_size: int = 4,
     curriculum: bool = True,
+    train_style: str = "default",
     max_examples: dict[str, int] | None = None,
     strict: bool = False,
     allow_outside_root: bool = False,
@@ -78,6 +79,8 @@ def train(
         curriculum: listwise training on Shapes plays the stages of
             `recipes.CURRICULUM` (the default mix first, then relation-rich groups); False: the
             default caption mix throughout.
+        train_style: the Shapes renderer of the training scenes (`shapes.STYLES`),
+            e.g. "varied" to randomise their look; evaluation stays on "default".
         max_examples: at most this many examples per part, e.g. {"train": 3000,
             "validation": 100} — images of caption data, rows of labelled pairs.
         strict, allow_outside_root: bad-row handling of files on disk.
@@ -98,6 +101,7 @@ def train(
             scenes={"train": train_scenes, "validation": validation_scenes},
             group_size=group_size,
             progress=bool(verbose),
+            train_style=train_style,
         )
     else:
         source = open_source(data, strict=strict, allow_outside_root=allow_outside_root, progress=bool(verbose))
