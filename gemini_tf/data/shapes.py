@@ -337,6 +337,12 @@ STYLES = {
 }
 
 
+def check_style(style: str) -> None:
+    """A clear error for a render style that `STYLES` does not have."""
+    if style not in STYLES:
+        raise ValueError(f"Unknown render style {style!r}; choose one of {sorted(STYLES)}.")
+
+
 class Layout(NamedTuple):
     """Where and how each object is drawn: centres [n, K, 2] (y, x) and radii [n, K] in pixels,
     colours [n, K, 3] and each image's background [n, 3]."""
@@ -354,8 +360,7 @@ def layout(scenes: Scenes, image_size: int = 64, style: str = "default", seed: i
     """
     if image_size % scenes.grid:
         raise ValueError(f"image_size={image_size} is not a multiple of grid={scenes.grid}.")
-    if style not in STYLES:
-        raise ValueError(f"Unknown render style {style!r}; choose one of {sorted(STYLES)}.")
+    check_style(style)
     look = STYLES[style]
     rng = np.random.default_rng([seed, 31337, len(scenes)])
     n, cell = len(scenes), image_size / scenes.grid

@@ -133,8 +133,7 @@ class ShapesSource(DataSource):
         train_style: str | None = None,
     ):
         for name in (style, train_style or style):
-            if name not in shapes.STYLES:
-                raise ValueError(f"Unknown render style {name!r}; choose one of {sorted(shapes.STYLES)}.")
+            shapes.check_style(name)  # before any scene is drawn
         self.statements = statements
         self.negatives = negatives
         self.style = style
