@@ -35,7 +35,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gemini_tf.data.nlvr_world import COLOUR_NAMES, REP_COLOURS, SHAPES, TOWER_SHARE, Item, Scene, sample_scenes
+from gemini_tf.data.nlvr_world import (
+    COLOUR_NAMES,
+    REP_COLOURS,
+    SHAPES,
+    TOWER_SHARE,
+    Item,
+    Scene,
+    pick,
+    sample_scenes,
+)
 
 SIZE_WORDS = {10: "small", 20: "medium", 30: "large"}
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
@@ -172,30 +181,26 @@ class Statement:
         return {"a": n >= 1, "no": n == 0, "each": n == 3, "exactly one": n == 1, "exactly two": n == 2}[self.boxes]
 
 
-def _pick(options: Sequence, rng: np.random.Generator):
-    return options[int(rng.random() * len(options))]
-
-
 def _noun(scene: Scene, rng: np.random.Generator) -> Noun:
     """Some properties of a random item of the scene (one that touches as said, if any), or random ones."""
     items, touching = [item for box in scene.boxes for item in box], None
     if not scene.is_tower and rng.random() < 0.3:
-        touching = _pick(tuple(TOUCHING), rng)
+        touching = pick(tuple(TOUCHING), rng)
         items = [item for item in items if Noun(touching=touching).matches(item)] or items
-    item, real = _pick(items, rng), rng.random() < 0.7
-    colour = (item.colour if real else _pick(COLOUR_NAMES, rng)) if rng.random() < 0.6 else None
+    item, real = pick(items, rng), rng.random() < 0.7
+    colour = (item.colour if real else pick(COLOUR_NAMES, rng)) if rng.random() < 0.6 else None
     if scene.is_tower:
         return Noun(colour=colour, block=True)
-    shape = (item.shape if real else _pick(SHAPES, rng)) if rng.random() < 0.6 else None
-    size = (item.size if real else _pick(tuple(SIZE_WORDS), rng)) if rng.random() < 0.25 else None
+    shape = (item.shape if real else pick(SHAPES, rng)) if rng.random() < 0.6 else None
+    size = (item.size if real else pick(tuple(SIZE_WORDS), rng)) if rng.random() < 0.25 else None
     return Noun(colour, shape, size, touching)
 
 
 def _count(items: Sequence[Item], noun: Noun, rng: np.random.Generator) -> Count:
     """A count near the number of `items` that match `noun`."""
     n = sum(map(noun.matches, items))
-    quantifier = _pick(COUNT_QUANTIFIERS, rng)
-    number = min(max(n + _pick((-1, 0, 0, 1), rng), 1), len(NUMBER_WORDS) - 1)
+    quantifier = pick(COUNT_QUANTIFIERS, rng)
+    number = min(max(n + pick((-1, 0, 0, 1), rng), 1), len(NUMBER_WORDS) - 1)
     return Count(quantifier, number, noun)
 
 
@@ -205,14 +210,14 @@ def sample_statement(scene: Scene, rng: np.random.Generator) -> Statement:
     noun = _noun(scene, rng)
     if kind < 0.35:
         return Statement(_count([item for box in scene.boxes for item in box], noun, rng), tower=tower)
-    boxes = _pick(BOX_QUANTIFIERS, rng)
+    boxes = pick(BOX_QUANTIFIERS, rng)
     if kind < 0.7:
-        return Statement(_count(_pick(scene.boxes, rng), noun, rng), boxes, tower)
+        return Statement(_count(pick(scene.boxes, rng), noun, rng), boxes, tower)
     if tower and kind < 0.85:
-        return Statement(Place(_pick(COLOUR_NAMES, rng), _pick(PLACES, rng)), boxes, tower)
+        return Statement(Place(pick(COLOUR_NAMES, rng), pick(PLACES, rng)), boxes, tower)
     properties = [f for f in ("colour", "shape", "size") if getattr(noun, f) is not None] or ["colour"]
-    field = _pick(properties, rng)
-    value = getattr(noun, field) or _pick(COLOUR_NAMES, rng)
+    field = pick(properties, rng)
+    value = getattr(noun, field) or pick(COLOUR_NAMES, rng)
     return Statement(Only(Noun(block=tower, **{field: value})), boxes, tower)
 
 

@@ -206,7 +206,8 @@ def _empty_boxes() -> np.ndarray:
     return image
 
 
-def _pick(options: Sequence, rng: np.random.Generator):
+def pick(options: Sequence, rng: np.random.Generator):
+    """One of `options`, uniformly (one `rng.random()` draw, so the sampler's stream stays simple)."""
     return options[int(rng.random() * len(options))]
 
 
@@ -221,11 +222,11 @@ def _free_box(rng: np.random.Generator, tries: int = 100) -> tuple[Item, ...]:
     count = _uniform(OBJECTS_PER_BOX, rng)
     while True:
         items: list[Item] = []
-        for size in [_pick(SIZES, rng) for _ in range(count)]:
+        for size in [pick(SIZES, rng) for _ in range(count)]:
             for _ in range(tries):
                 x, y = (min(int(rng.random() * BOX), BOX - size) for _ in range(2))
                 if all(_apart(x, y, size, i) for i in items):
-                    items.append(Item(_pick(SHAPES, rng), _pick(COLOUR_NAMES, rng), size, x, y))
+                    items.append(Item(pick(SHAPES, rng), pick(COLOUR_NAMES, rng), size, x, y))
                     break
             else:
                 break
@@ -241,7 +242,7 @@ def _apart(x: int, y: int, size: int, item: Item) -> bool:
 def _tower(rng: np.random.Generator) -> tuple[Item, ...]:
     height = _uniform(TOWER_HEIGHTS, rng)
     y_of = [BOX - BLOCK_SIZE - BLOCK_STEP * k for k in range(height)]
-    return tuple(Item("square", _pick(COLOUR_NAMES, rng), BLOCK_SIZE, BLOCK_X, y) for y in y_of)
+    return tuple(Item("square", pick(COLOUR_NAMES, rng), BLOCK_SIZE, BLOCK_X, y) for y in y_of)
 
 
 def sample_scene(rng: np.random.Generator, tower: bool | None = None) -> Scene:
