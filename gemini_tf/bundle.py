@@ -17,11 +17,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-# `load_model` finds the package's layers and models by their registered names, so the modules
-# that register them must be imported first, whatever else the caller imported.
-import gemini_tf.models.gemini  # noqa: F401
 from gemini_tf.config import GeminiConfig
 from gemini_tf.data.pipeline import check_texts
+from gemini_tf.models.gemini import MODEL_PARTS  # also registers the package's layers for `load_model`
 from gemini_tf.preprocessing.image import load_images
 from gemini_tf.preprocessing.text import TextPreprocessor, load_vocabulary, save_vocabulary
 from gemini_tf.version import __version__
@@ -36,6 +34,9 @@ class GeminiBundle:
 
     `data` is the training data's `DataSource.spec()` (what int8 calibration and
     `evaluate` reopen), `metrics` the validation metrics of training.
+    `trained_parts` names the parts of `model` (`MODEL_PARTS`) that hold learnt
+    weights — what `train(init=...)` copies (MLM pre-training: the text encoder
+    only); `pretraining` records how it was pre-trained or initialised.
     """
 
     model: keras.Model
@@ -45,6 +46,8 @@ class GeminiBundle:
     metrics: dict = dataclasses.field(default_factory=dict)
     history: dict = dataclasses.field(default_factory=dict)
     data: dict = dataclasses.field(default_factory=dict)
+    trained_parts: tuple[str, ...] = MODEL_PARTS
+    pretraining: dict = dataclasses.field(default_factory=dict)
 
     def predict(self, images, texts: list[str], batch_size: int = 256) -> np.ndarray:
         """P(match) (or P(true)) for each (image, text) pair.
@@ -69,6 +72,8 @@ class GeminiBundle:
             "data": self.data,
             "metrics": self.metrics,
             "history": self.history,
+            "trained_parts": list(self.trained_parts),
+            "pretraining": self.pretraining,
         }
         with open(os.path.join(directory, META_FILE), "w") as f:
             json.dump(meta, f, indent=2)
@@ -97,4 +102,6 @@ def load(directory: str) -> GeminiBundle:
         meta.get("metrics", {}),
         meta.get("history", {}),
         meta.get("data", {}),
+        tuple(meta.get("trained_parts", MODEL_PARTS)),
+        meta.get("pretraining", {}),
     )

@@ -1,4 +1,4 @@
-"""`gemini-tf` (also `python -m gemini_tf`): train, evaluate, predict, export, index, retrieve, convert.
+"""`gemini-tf` (also `python -m gemini_tf`): train, pretrain, evaluate, predict, export, index, retrieve, convert.
 
 Every command calls the package; no logic lives here beyond argument parsing,
 quiet start-up, and turning known errors into one readable line (exit code 2).
@@ -31,6 +31,8 @@ EXAMPLES = """examples:
   gemini-tf index --model saved_models/flickr --images photos/ --engine beam --out gallery.npz
   gemini-tf train --task classify --data shards/ --output-dir saved_models/mine
   gemini-tf train --task classify --data ../shared/data/nlvr --image-size 64 256 --output-dir saved_models/nlvr
+  gemini-tf pretrain --objective statements --text ../shared/data/nlvr --output-dir saved_models/world
+  gemini-tf train --task classify --data ../shared/data/nlvr --init saved_models/world --output-dir saved_models/nlvr
 """
 
 
@@ -42,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     from gemini_tf.export.tflite import QUANTIZATIONS
     from gemini_tf.retrieval import ANN_THRESHOLD, KINDS, SEARCH_MODES
     from gemini_tf.training.loop import PRECISIONS, STRATEGIES
+    from gemini_tf.training.pretrain import OBJECTIVES, WORLDS
+    from gemini_tf.training.pretrained import FREEZE
     from gemini_tf.training.recipes import MATCHING
 
     parser = argparse.ArgumentParser(
@@ -70,13 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="shapes (generated on the fly, the default), a manifest (.csv/.jsonl), a folder of "
         "TFRecord shards, or a Flickr8k, COCO captions or NLVR folder",
     )
-    train.add_argument("--preset", choices=sorted(PRESETS), default="tiny", help="model size (default: tiny)")
-    train.add_argument(
-        "--fusion",
-        choices=FUSIONS,
-        default="cross_attention",
-        help="how text and image meet (default: cross_attention)",
-    )
+    _add_model_arguments(train, PRESETS, FUSIONS)
     train.add_argument(
         "--matching",
         choices=MATCHING,
@@ -92,11 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="loss of the contrastive head (default: infonce)",
     )
-    train.add_argument("--epochs", type=int, default=5, help="training epochs (default: 5)")
-    train.add_argument("--batch-size", type=int, default=32, help="images per batch (default: 32)")
-    train.add_argument("--learning-rate", type=float, default=5e-4, help="peak AdamW learning rate (default: 5e-4)")
-    train.add_argument("--train-scenes", type=int, default=16000, help="Shapes training scenes (default: 16000)")
-    train.add_argument("--validation-scenes", type=int, default=1000, help="Shapes validation scenes (default: 1000)")
+    _add_fit_arguments(train, learning_rate=5e-4)
+    train.add_argument(
+        "--train-scenes", type=int, default=16000, help="generated training scenes (shapes, nlvr_world; default: 16000)"
+    )
+    train.add_argument(
+        "--validation-scenes", type=int, default=1000, help="generated validation scenes (default: 1000)"
+    )
     train.add_argument(
         "--train-style",
         choices=sorted(STYLES),
@@ -110,17 +110,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="Shapes listwise training: the default caption mix throughout, instead of the default mix for "
         "the first third of the epochs, then relation-rich groups",
     )
+    _add_size_arguments(train)
     train.add_argument(
-        "--image-size",
-        type=int,
-        nargs=2,
-        metavar=("HEIGHT", "WIDTH"),
+        "--init",
         default=None,
-        help="model input size, multiples of the patch size (default: the preset's)",
+        metavar="PRETRAINED_MODEL",
+        help="fine-tune from a bundle written by `gemini-tf pretrain` (or train): its architecture, vocabulary "
+        "and weights",
     )
-    train.add_argument("--patch-size", type=int, default=None, help="image patch size, a power of two (default: 16)")
-    train.add_argument("--sequence-length", type=int, default=None, help="tokens per text (default: the preset's)")
-    train.add_argument("--vocabulary-size", type=int, default=1000, help="WordPiece vocabulary size (default: 1000)")
+    train.add_argument(
+        "--freeze",
+        choices=tuple(FREEZE),
+        default="none",
+        help="with --init: keep the pre-trained text or image encoder fixed (default: none)",
+    )
     train.add_argument("--strict", action="store_true", help="stop at the first bad data row instead of skipping it")
     train.add_argument(
         "--allow-outside-root",
@@ -146,6 +149,46 @@ def build_parser() -> argparse.ArgumentParser:
         "float32 either way (default: float32)",
     )
     train.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    pretrain = commands.add_parser(
+        "pretrain",
+        help="pre-train a model on generated statements or on text (MLM), to fine-tune with train --init",
+        description="Pre-train a Gemini model and save a bundle that `gemini-tf train --init` fine-tunes from. "
+        "statements: listwise true/false statements about generated scenes (all parts of the model); "
+        "mlm: masked-language modelling of the text encoder on --text.",
+    )
+    pretrain.add_argument("--objective", choices=OBJECTIVES, default="statements", help="(default: statements)")
+    pretrain.add_argument(
+        "--world",
+        choices=WORLDS,
+        default="nlvr_world",
+        help="the generated scenes statements are about; sets the default input sizes (default: nlvr_world, "
+        "256x64 images and 32 tokens)",
+    )
+    pretrain.add_argument(
+        "--text",
+        nargs="+",
+        default=[],
+        metavar="SOURCE",
+        help="texts for the vocabulary (and the MLM corpus): .txt files (one text per line), dataset folders "
+        "or manifests (their train part), nlvr_world or shapes (generated statements)",
+    )
+    pretrain.add_argument(
+        "--init", default=None, metavar="PRETRAINED_MODEL", help="continue from a bundle (e.g. MLM, then statements)"
+    )
+    _add_model_arguments(pretrain, PRESETS, FUSIONS)
+    _add_fit_arguments(pretrain, learning_rate=1e-3)
+    pretrain.add_argument(
+        "--scenes", type=int, default=16000, help="generated training scenes or statements (default: 16000)"
+    )
+    _add_size_arguments(pretrain)
+    pretrain.add_argument(
+        "--output-dir",
+        default="saved_models/pretrained",
+        help="where the bundle is saved (default: saved_models/pretrained)",
+    )
+    pretrain.add_argument("--seed", type=int, default=0, help="random seed for data and weights (default: 0)")
+    pretrain.add_argument("--quiet", action="store_true", help="no progress bars")
 
     evaluate = commands.add_parser(
         "evaluate",
@@ -259,6 +302,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_model_arguments(parser: argparse.ArgumentParser, presets, fusions) -> None:
+    parser.add_argument(
+        "--preset", choices=sorted(presets), default=None, help="model size (default: tiny, or the --init model's)"
+    )
+    parser.add_argument(
+        "--fusion",
+        choices=fusions,
+        default=None,
+        help="how text and image meet (default: cross_attention, or the --init model's)",
+    )
+
+
+def _add_fit_arguments(parser: argparse.ArgumentParser, learning_rate: float) -> None:
+    parser.add_argument("--epochs", type=int, default=5, help="training epochs (default: 5)")
+    parser.add_argument("--batch-size", type=int, default=32, help="images per batch (default: 32)")
+    parser.add_argument(
+        "--learning-rate",
+        type=float,
+        default=learning_rate,
+        help=f"peak AdamW learning rate (default: {learning_rate:g})",
+    )
+
+
+def _add_size_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--image-size",
+        type=int,
+        nargs=2,
+        metavar=("HEIGHT", "WIDTH"),
+        default=None,
+        help="model input size, multiples of the patch size (default: the preset's)",
+    )
+    parser.add_argument("--patch-size", type=int, default=None, help="image patch size, a power of two (default: 16)")
+    parser.add_argument("--sequence-length", type=int, default=None, help="tokens per text (default: the preset's)")
+    parser.add_argument(
+        "--vocabulary-size",
+        type=int,
+        default=None,
+        help="WordPiece vocabulary size (default: 1000; with --init: the pre-trained one)",
+    )
+
+
 def _add_engine_arguments(parser: argparse.ArgumentParser, engines, runners, beam_help: str) -> None:
     parser.add_argument(
         "--engine", choices=engines, default="single", help=f"single: this process (default); beam: {beam_help}"
@@ -322,20 +407,24 @@ def main(argv: list[str] | None = None) -> int:
         logger.removeHandler(handler)
 
 
-def _train(args) -> int:
-    from gemini_tf.evaluation import format_table
-    from gemini_tf.training import train
-
-    overrides = {
+def _config_overrides(args) -> dict:
+    """The model options given on the command line."""
+    return {
         key: value
         for key, value in (
             ("image_size", args.image_size),
             ("patch_size", args.patch_size),
             ("sequence_length", args.sequence_length),
-            ("contrastive_loss", args.contrastive_loss),
+            ("contrastive_loss", getattr(args, "contrastive_loss", None)),
         )
         if value is not None
     }
+
+
+def _train(args) -> int:
+    from gemini_tf.evaluation import format_table
+    from gemini_tf.training import train
+
     bundle = train(
         args.output_dir,
         args.data,
@@ -343,7 +432,7 @@ def _train(args) -> int:
         matching=args.matching,
         preset=args.preset,
         fusion=args.fusion,
-        config_overrides=overrides,
+        config_overrides=_config_overrides(args),
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
@@ -352,6 +441,8 @@ def _train(args) -> int:
         validation_scenes=args.validation_scenes,
         curriculum=not args.no_curriculum,
         train_style=args.train_style,
+        init=args.init,
+        freeze=args.freeze,
         strict=args.strict,
         allow_outside_root=args.allow_outside_root,
         seed=args.seed,
@@ -363,7 +454,37 @@ def _train(args) -> int:
         print("trained as a worker of the multi-worker cluster; the chief worker saved the model")
         return 0
     print(f"saved to {args.output_dir}\nvalidation:")
-    print(format_table({f"{args.preset}/{args.fusion}": bundle.metrics}))
+    print(format_table({_model_name(bundle): bundle.metrics}))
+    return 0
+
+
+def _model_name(bundle) -> str:
+    return f"{bundle.config.fusion} ({bundle.config.hidden_dim} wide)"
+
+
+def _pretrain(args) -> int:
+    from gemini_tf.evaluation import format_table
+    from gemini_tf.training.pretrain import pretrain
+
+    bundle = pretrain(
+        args.output_dir,
+        args.objective,
+        world=args.world,
+        texts=args.text,
+        init=args.init,
+        preset=args.preset,
+        fusion=args.fusion,
+        config_overrides=_config_overrides(args),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        vocabulary_size=args.vocabulary_size,
+        scenes=args.scenes,
+        seed=args.seed,
+        verbose=0 if args.quiet else "auto",
+    )
+    print(f"saved to {args.output_dir} (fine-tune it with: gemini-tf train --init {args.output_dir} ...)\nvalidation:")
+    print(format_table({f"{args.objective}: {_model_name(bundle)}": bundle.metrics}))
     return 0
 
 
@@ -481,6 +602,7 @@ def _export(args) -> int:
 
 COMMANDS = {
     "train": _train,
+    "pretrain": _pretrain,
     "evaluate": _evaluate,
     "predict": _predict,
     "export": _export,

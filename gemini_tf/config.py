@@ -13,6 +13,17 @@ import json
 FUSIONS = ("concat", "cross_attention", "grounded")
 TASKS = ("itm", "classify")
 CONTRASTIVE_LOSSES = ("infonce", "sigmoid")
+# The widths and depths a preset names (not its input sizes, fusion or task).
+PRESET_SIZE_FIELDS = (
+    "hidden_dim",
+    "num_heads",
+    "intermediate_dim",
+    "stem_channels",
+    "text_layers",
+    "image_layers",
+    "fusion_layers",
+    "embedding_dim",
+)
 
 
 @dataclasses.dataclass
@@ -114,3 +125,9 @@ PRESETS = {
         fusion_layers=2,
     ),
 }
+
+
+def preset_fields(name: str) -> dict:
+    """The widths and depths (`PRESET_SIZE_FIELDS`) of preset `name`."""
+    config = GeminiConfig.from_preset(name).to_dict()
+    return {key: config[key] for key in PRESET_SIZE_FIELDS}

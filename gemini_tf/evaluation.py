@@ -18,7 +18,7 @@ from sklearn import metrics as sk_metrics
 
 from gemini_tf.data import shapes
 from gemini_tf.data.shapes import HARD_KINDS
-from gemini_tf.data.sources import DataSource, ShapesSource, open_source
+from gemini_tf.data.sources import DataSource, NLVRWorldSource, ShapesSource, open_source
 from gemini_tf.data.splits import PARTS
 from gemini_tf.preprocessing.image import preprocess_images
 from gemini_tf.retrieval import evaluate_retrieval, flat_metrics
@@ -156,7 +156,8 @@ def scored_part(
 ) -> tuple[DataSource, str]:
     """The source and part `evaluate` scores: `part`, or the held-out one (test, else validation).
 
-    "shapes" means `scenes` generated scenes per part, phrased for the bundle's task.
+    "shapes" and "nlvr_world" mean `scenes` generated scenes per part, drawn at the bundle's image
+    size (Shapes phrased for the bundle's task).
     """
     if isinstance(data, str) and data == "shapes":
         source = ShapesSource(
@@ -165,6 +166,8 @@ def scored_part(
             image_size=bundle.config.image_size[0],
             scenes=dict.fromkeys(PARTS, scenes),
         )
+    elif isinstance(data, str) and data == "nlvr_world":
+        source = NLVRWorldSource(dict.fromkeys(PARTS, scenes), seed, bundle.config.image_size)
     else:
         source = open_source(data)
     return source, source.check_part(part or source.held_out_part)

@@ -22,6 +22,8 @@ one slot (a number, colour, shape, size, quantifier, place or box quantifier;
 agreement follows) and has the other truth value. `make_examples` returns such
 pairs as (scene, sentence, label) triples: labels are balanced and every false
 sentence is one word-slot away from a true one about the same scene.
+`make_groups` draws the scenes too: the listwise pre-training data of
+`NLVRWorldSource`.
 
 `evaluate` re-derives a sentence's truth from its text and a `structured_rep`
 with a separate parser and separate semantics, so tests can check every label.
@@ -36,6 +38,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from gemini_tf.data.nlvr_world import (
+    BOX_ORDERS,
     COLOUR_NAMES,
     REP_COLOURS,
     SHAPES,
@@ -43,8 +46,11 @@ from gemini_tf.data.nlvr_world import (
     Item,
     Scene,
     pick,
+    render_scenes,
     sample_scenes,
 )
+from gemini_tf.data.shapes import GroupSet
+from gemini_tf.data.splits import PARTS
 
 SIZE_WORDS = {10: "small", 20: "medium", 30: "large"}
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
@@ -275,6 +281,18 @@ def make_examples(
             true, false = statement_pair(scene, rng)
             examples += [(scene, true.text, True), (scene, false.text, False)]
     return examples
+
+
+def make_groups(
+    num_scenes: int, part: str = "train", seed: int = 0, image_size: tuple[int, int] = (64, 256)
+) -> GroupSet:
+    """Listwise training groups: each random scene, drawn in a random one of its six box orders,
+    with its true statement first and the false twin second (kinds "positive", "false_twin")."""
+    rng = np.random.default_rng([seed, 7177, PARTS.index(part)])
+    scenes = sample_scenes(num_scenes, rng)
+    texts = [[statement.text for statement in statement_pair(scene, rng)] for scene in scenes]
+    shown = [scene.permuted(pick(range(len(BOX_ORDERS)), rng)) for scene in scenes]
+    return GroupSet(render_scenes(shown, image_size), texts, [["positive", "false_twin"]] * num_scenes)
 
 
 # The independent checker: its own parser over the text, its own semantics over the raw

@@ -39,6 +39,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from gemini_tf.data.paths import data_dir
+from gemini_tf.preprocessing.image import resize_and_scale
 
 BOX = 100  # a box is BOX x BOX pixels
 GAP = 50  # ground between boxes
@@ -181,6 +182,16 @@ def coverage(shape: str, size: int) -> np.ndarray:
     for (x0, y0), (x1, y1) in zip(corners, np.roll(corners, -1, axis=0)):
         inside &= (x1 - x0) * (y - y0) - (y1 - y0) * (x - x0) >= 0
     return inside.reshape(size, SUPERSAMPLE, size, SUPERSAMPLE).mean(axis=(1, 3)).astype(np.float32)
+
+
+def render_scenes(scenes: Sequence[Scene], image_size: tuple[int, int], chunk: int = 512) -> np.ndarray:
+    """uint8 [N, *image_size, 3]: scenes drawn by `render_scene`, resized by the one image path
+    (`resize_and_scale`, as real NLVR PNGs are) and stored as bytes."""
+    images = np.empty((len(scenes), *image_size, 3), np.uint8)
+    for start in range(0, len(scenes), chunk):
+        drawn = np.stack([render_scene(scene) for scene in scenes[start : start + chunk]])
+        images[start : start + chunk] = np.rint(resize_and_scale(drawn, image_size).numpy() * 255.0)
+    return images
 
 
 def render_scene(scene: Scene | Sequence) -> np.ndarray:

@@ -1,16 +1,16 @@
 """Data sources: one object per dataset, asked by every command for its parts.
 
-`open_source(data)` detects the layout once — "shapes", a manifest (.csv /
-.jsonl), a folder of TFRecord shards, or a Flickr8k, COCO captions or NLVR
-folder — and returns a `DataSource`. A source knows its parts (train /
+`open_source(data)` detects the layout once — "shapes" or "nlvr_world" (both
+generated), a manifest (.csv / .jsonl), a folder of TFRecord shards, or a
+Flickr8k, COCO captions or NLVR folder — and returns a `DataSource`. A source knows its parts (train /
 validation / test) and the rule that made them, and hands out the *view* a
 training recipe needs:
 
 * `captions(part)`: a `CaptionSet` (images with one or more captions each);
 * `pairs(part)`: labelled (image, text) pairs (`LabelledPairs`, or
   `TFRecordPairs` streamed from shards);
-* `groups(part)` (Shapes only): one image with its true caption and
-  one-difference rivals.
+* `groups(part)` (generated data only): one image with its true caption (or
+  statement) and one-difference rivals.
 
 Each view has `texts` (for the vocabulary) and `dataset(...)` (batched tf.data
 through the one preprocessing path). Official splits are used where a dataset
@@ -27,7 +27,7 @@ import os
 
 import numpy as np
 
-from gemini_tf.data import shapes
+from gemini_tf.data import nlvr_statements, shapes
 from gemini_tf.data.captions import CaptionSet
 from gemini_tf.data.coco import is_coco, load_coco
 from gemini_tf.data.flickr8k import is_flickr8k, load_flickr8k
@@ -41,7 +41,7 @@ from gemini_tf.data.tfrecords import TFRecordPairs, is_tfrecord_dir
 
 logger = logging.getLogger("gemini_tf")
 
-KINDS = ("shapes", "manifest", "tfrecords", "flickr8k", "coco", "nlvr")
+KINDS = ("shapes", "nlvr_world", "manifest", "tfrecords", "flickr8k", "coco", "nlvr")
 
 
 class DataSource(abc.ABC):
@@ -49,6 +49,7 @@ class DataSource(abc.ABC):
 
     kind: str = ""
     holds: str = ""  # "captions" or "pairs": what a matching / classification recipe can use
+    has_groups = False  # whether `groups` (one-difference rivals for listwise training) exists
 
     @property
     @abc.abstractmethod
@@ -78,7 +79,7 @@ class DataSource(abc.ABC):
     def groups(self, part: str) -> shapes.GroupSet:
         raise DataError(
             f"{self.name}: caption groups with one-difference negatives exist only for "
-            "the generated Shapes data; use matching 'contrastive' or 'binary'."
+            "the generated data (shapes, nlvr_world); use matching 'contrastive' or 'binary'."
         )
 
     @property
@@ -119,6 +120,7 @@ class ShapesSource(DataSource):
 
     kind = "shapes"
     holds = "captions"
+    has_groups = True
 
     def __init__(
         self,
@@ -214,6 +216,62 @@ class ShapesSource(DataSource):
             progress=self.progress,
             relation_share=relation_share,
             rivals_first=rivals_first,
+        )
+
+
+class NLVRWorldSource(DataSource):
+    """Generated NLVR-world scenes with true statements and their one-slot false twins
+    (`data.nlvr_statements`): cheap, unlimited, exactly labelled pre-training data for NLVR.
+
+    Args:
+        scenes: scenes per part, e.g. {"train": 16000, "validation": 1000, "test": 1000}.
+        seed: data seed; every part draws its own scenes.
+        image_size: (height, width) the 400x100 renderings are resized to.
+    """
+
+    kind, holds = "nlvr_world", "pairs"
+    has_groups = True
+
+    def __init__(
+        self,
+        scenes: dict[str, int] | None = None,
+        seed: int = 0,
+        image_size: tuple[int, int] = (64, 256),
+        progress: bool = False,
+    ):
+        self.scenes = {"train": 16000, "validation": 1000, "test": 1000, **(scenes or {})}
+        self.seed = seed
+        self.image_size = tuple(int(s) for s in image_size)
+        self.progress = progress
+        self._cache: dict[str, shapes.GroupSet] = {}
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return PARTS
+
+    def describe(self, part: str) -> str:
+        return f"nlvr_world {part}: {self.scenes[part]} generated scenes, a true and a false statement each"
+
+    def spec(self) -> dict:
+        return {"kind": self.kind, "seed": self.seed, "image_size": list(self.image_size)}
+
+    def groups(self, part: str) -> shapes.GroupSet:
+        """Each scene's image with [true statement, false twin]."""
+        if self.check_part(part) not in self._cache:
+            if self.progress:
+                logger.info("drawing %d NLVR-world scenes for %s", self.scenes[part], part)
+            self._cache[part] = nlvr_statements.make_groups(self.scenes[part], part, self.seed, self.image_size)
+        return self._cache[part]
+
+    def pairs(self, part: str) -> LabelledPairs:
+        """Every statement of the part's groups as a labelled pair (true, false, true, ...)."""
+        groups = self.groups(part)
+        return LabelledPairs(
+            np.repeat(groups.images, 2, axis=0),
+            [text for group in groups.texts for text in group],
+            np.tile([1, 0], len(groups)),
+            groups=[str(i) for i in range(len(groups)) for _ in range(2)],
+            kinds=[kind for group in groups.kinds for kind in group],
         )
 
 
@@ -458,9 +516,13 @@ def open_source(
         spec = {k: v for k, v in data.items() if k != "kind"}
         if data.get("kind") == "shapes":
             return ShapesSource(progress=progress, **spec)
+        if data.get("kind") == "nlvr_world":
+            return NLVRWorldSource(progress=progress, **spec)
         return open_source(spec["path"], strict=strict, progress=progress, allow_outside_root=allow_outside_root)
     if data == "shapes":
         return ShapesSource(progress=progress)
+    if data == "nlvr_world":
+        return NLVRWorldSource(progress=progress)
     if not os.path.exists(data):
         raise FileNotFoundError(f"No such data path: {data} (--data takes 'shapes', a manifest, or a dataset folder)")
     for source, test in FOLDER_SOURCES:

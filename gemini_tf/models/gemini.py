@@ -28,6 +28,17 @@ from gemini_tf.models.heads import MatchHead
 from gemini_tf.models.image_encoder import ImageEncoder
 from gemini_tf.models.text_encoder import TextEncoder
 
+# The model's parts, each a layer attribute of `GeminiModel`: what pre-trained bundles hand on.
+MODEL_PARTS = (
+    "text_encoder",
+    "image_encoder",
+    "fusion",
+    "head",
+    "text_projection",
+    "image_projection",
+    "contrastive_head",
+)
+
 
 @keras.saving.register_keras_serializable(package="gemini_tf")
 class GeminiModel(keras.Model):

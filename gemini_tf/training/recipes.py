@@ -147,8 +147,8 @@ MATCHING = tuple(RECIPES)
 
 
 def default_matching(source: DataSource) -> str:
-    """Listwise for Shapes (it has one-difference rivals), contrastive for captions, binary for pairs."""
-    if isinstance(source, ShapesSource):
+    """Listwise for generated data (it has one-difference rivals), contrastive for captions, binary for pairs."""
+    if source.has_groups:
         return "listwise"
     return "contrastive" if source.holds == "captions" else "binary"
 
@@ -156,7 +156,9 @@ def default_matching(source: DataSource) -> str:
 def recipe_for(matching: str | None, source: DataSource, task: str, curriculum: bool = True) -> Recipe:
     """The recipe named `matching` (default: `default_matching`), checked against the task and data.
 
-    `curriculum`: whether listwise training plays the stages of `CURRICULUM`."""
+    `curriculum`: whether listwise training on Shapes plays the stages of `CURRICULUM`. Listwise
+    statements about the NLVR world train without the contrastive term: a statement is true of
+    many scenes, so the batch's other images are not its negatives."""
     matching = matching or default_matching(source)
     if matching not in RECIPES:
         raise ValueError(f"Unknown matching {matching!r}; choose one of {list(MATCHING)}.")
@@ -170,5 +172,6 @@ def recipe_for(matching: str | None, source: DataSource, task: str, curriculum: 
     if matching == "contrastive":
         return ContrastiveRecipe(augment=False)
     if matching == "listwise":
-        return ListwiseRecipe(curriculum=curriculum)
+        shapes = isinstance(source, ShapesSource)
+        return ListwiseRecipe(itc_weight=1.0 if shapes else 0.0, curriculum=curriculum and shapes)
     return RECIPES[matching]()

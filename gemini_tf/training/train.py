@@ -3,7 +3,8 @@
 source = open_source(data)                 # detect the layout once
 recipe = recipe_for(matching, source)      # which view, which trainer
 train/validation views -> vocabulary -> tf.data
-model = gemini_model(config); fit(recipe.trainer(model), ...)
+model = gemini_model(config)               # or the --init bundle's config, weights, vocabulary
+fit(recipe.trainer(model), ...)
 bundle.metrics = evaluate(bundle, source, "validation"); bundle.save(...)
 
 Under "mixed_bfloat16" or "multi_worker" the bundle holds a plain float32 copy
@@ -14,19 +15,21 @@ the chief of a multi-worker cluster evaluates and saves it.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import keras
 
 from gemini_tf.bundle import LABEL_NAMES, GeminiBundle
-from gemini_tf.config import GeminiConfig
+from gemini_tf.bundle import load as load_bundle
+from gemini_tf.config import GeminiConfig, preset_fields
 from gemini_tf.data.report import DataError
-from gemini_tf.data.sources import DataSource, ShapesSource, open_source
+from gemini_tf.data.sources import DataSource, NLVRWorldSource, ShapesSource, open_source
 from gemini_tf.evaluation import evaluate
 from gemini_tf.models.gemini import gemini_model
 from gemini_tf.preprocessing.text import TextPreprocessor, learn_vocabulary
 from gemini_tf.training.loop import FitSettings, fit, get_strategy, history_dict, precision_policy
 from gemini_tf.training.multi_worker import is_chief
+from gemini_tf.training.pretrained import check_vocabulary, fine_tuning_config, frozen, load_pretrained_weights
 from gemini_tf.training.recipes import recipe_for
 
 
@@ -36,18 +39,21 @@ def train(
     *,
     task: str = "itm",
     matching: str | None = None,
-    preset: str = "tiny",
-    fusion: str = "cross_attention",
+    preset: str | None = None,
+    fusion: str | None = None,
     config_overrides: dict | None = None,
     epochs: int = 5,
     batch_size: int = 32,
     learning_rate: float = 5e-4,
-    vocabulary_size: int = 1000,
+    vocabulary_size: int | None = None,
+    vocabulary_texts: Sequence[str] = (),
     train_scenes: int = 16000,
     validation_scenes: int = 1000,
     group_size: int = 4,
     curriculum: bool = True,
     train_style: str = "default",
+    init: str | None = None,
+    freeze: str = "none",
     max_examples: dict[str, int] | None = None,
     strict: bool = False,
     allow_outside_root: bool = False,
@@ -56,54 +62,61 @@ def train(
     precision: str = "float32",
     verbose: int | str = "auto",
     build_model: Callable[[GeminiConfig], keras.Model] = gemini_model,
+    pretraining: dict | None = None,
 ) -> GeminiBundle:
     """Trains a model and saves a bundle in `output_dir`; returns the `GeminiBundle`.
 
     Args:
         output_dir: the bundle folder (and `run/`: checkpoints, logs, backup).
-        data: "shapes" (generated), a path (manifest, TFRecord folder, Flickr8k,
-            COCO or NLVR folder) or a `DataSource`.
+        data: "shapes" or "nlvr_world" (generated), a path (manifest, TFRecord
+            folder, Flickr8k, COCO or NLVR folder) or a `DataSource`.
         task: "itm" (does the caption describe the image?) or "classify" (is
             the statement true?).
         matching: "listwise", "contrastive" or "binary" (see
-            `training.recipes`); default: listwise on Shapes, contrastive on
-            captions, binary on labelled pairs.
-        preset, fusion, config_overrides: the model (`GeminiConfig.from_preset`).
+            `training.recipes`); default: listwise on generated data, contrastive
+            on captions, binary on labelled pairs.
+        preset, fusion, config_overrides: the model (`GeminiConfig.from_preset`;
+            default preset "tiny", fusion "cross_attention").
         epochs, batch_size, learning_rate, seed, strategy, precision, verbose:
             `FitSettings`. Under "multi_worker" every worker calls `train` with
             the same arguments (and the same PYTHONHASHSEED: vocabulary
             learning breaks ties in set order); the chief returns the
             evaluated, saved bundle, the others an unsaved one without metrics.
-        vocabulary_size: WordPiece vocabulary learnt from the training texts.
-        train_scenes, validation_scenes, group_size: Shapes only.
+        vocabulary_size: WordPiece vocabulary learnt from the training texts
+            (default 1000).
+        vocabulary_texts: more texts the vocabulary is learnt from (pre-training
+            adds the fine-tuning task's sentences).
+        train_scenes, validation_scenes: generated data only; group_size: Shapes only.
         curriculum: listwise training on Shapes plays the stages of
             `recipes.CURRICULUM` (the default mix first, then relation-rich groups); False: the
             default caption mix throughout.
         train_style: the Shapes renderer of the training scenes (`shapes.STYLES`),
             e.g. "varied" to randomise their look; evaluation stays on "default".
+        init: a bundle folder to fine-tune from (`training.pretrained`): its
+            architecture, vocabulary and trained weights; preset / fusion /
+            overrides may only repeat them (dropout may change).
+        freeze: "text" or "image" keeps that pre-trained encoder fixed; "none".
         max_examples: at most this many examples per part, e.g. {"train": 3000,
             "validation": 100} — images of caption data, rows of labelled pairs.
         strict, allow_outside_root: bad-row handling of files on disk.
         build_model: builds the Keras model from the config (baselines swap it).
+        pretraining: recorded in the bundle (`pretrain` says which objective made it).
     """
     settings = FitSettings(
         epochs, batch_size, learning_rate, strategy=strategy, precision=precision, seed=seed, verbose=verbose
     )
     # First: MultiWorkerMirroredStrategy must exist before TensorFlow runs any op.
     distribution = get_strategy(settings.strategy)
-    config = GeminiConfig.from_preset(preset, fusion=fusion, task=task, **(config_overrides or {}))
-    keras.utils.set_random_seed(seed)
-    if isinstance(data, str) and data == "shapes":
-        source = ShapesSource(
-            statements=task == "classify",
-            seed=seed,
-            image_size=config.image_size[0],
-            scenes={"train": train_scenes, "validation": validation_scenes},
-            group_size=group_size,
-            progress=bool(verbose),
-            train_style=train_style,
-        )
+    pretrained = load_bundle(init) if init else None
+    requested = {**({"fusion": fusion} if fusion else {}), **(config_overrides or {})}
+    if pretrained:
+        preset_sizes = preset_fields(preset) if preset else {}
+        config = fine_tuning_config(pretrained, init, task, {**preset_sizes, **requested})
     else:
+        config = GeminiConfig.from_preset(preset or "tiny", task=task, **{"fusion": "cross_attention", **requested})
+    keras.utils.set_random_seed(seed)
+    source = _source(data, config, task, train_scenes, validation_scenes, group_size, train_style, seed, verbose)
+    if not isinstance(source, DataSource):
         source = open_source(data, strict=strict, allow_outside_root=allow_outside_root, progress=bool(verbose))
     recipe = recipe_for(matching, source, task, curriculum)
 
@@ -111,30 +124,68 @@ def train(
         recipe.view(source, part).first((max_examples or {}).get(part)) for part in ("train", "validation")
     )
     _check_enough(source, train_view, validation_view, settings.batch_size)
-    preprocessor = TextPreprocessor(learn_vocabulary(recipe.texts(train_view), vocabulary_size), config.sequence_length)
+    if pretrained:
+        if vocabulary_size not in (None, pretrained.preprocessor.vocabulary_size):
+            raise ValueError(
+                f"--init {init} keeps its {pretrained.preprocessor.vocabulary_size}-token vocabulary; "
+                f"--vocabulary-size {vocabulary_size} would learn another one. Drop --vocabulary-size."
+            )
+        vocabulary = pretrained.preprocessor.vocabulary
+        check_vocabulary(pretrained, init, vocabulary)
+    else:
+        vocabulary = learn_vocabulary([*recipe.texts(train_view), *vocabulary_texts], vocabulary_size or 1000)
+    preprocessor = TextPreprocessor(vocabulary, config.sequence_length)
     config.vocabulary_size = preprocessor.vocabulary_size
     train_data = recipe.dataset(train_view, preprocessor, config.image_size, settings, training=True)
     validation_data = recipe.dataset(validation_view, preprocessor, config.image_size, settings, training=False)
     with distribution.scope(), precision_policy(settings.precision):
         model = build_model(config)
-        trainer = recipe.trainer(model, settings, settings.steps(len(train_view), recipe.drop_remainder))
-    history = fit(
-        trainer,
-        train_data,
-        validation_data,
-        settings,
-        os.path.join(output_dir, "run"),
-        steps_per_epoch=recipe.steps_per_epoch(train_view, settings),
-    )
+        if pretrained:
+            parts = load_pretrained_weights(model, pretrained, init)
+            pretraining = {**(pretraining or {}), "init": os.path.abspath(init), "init_parts": parts, "freeze": freeze}
+        with frozen(model, freeze):
+            trainer = recipe.trainer(model, settings, settings.steps(len(train_view), recipe.drop_remainder))
+            history = fit(
+                trainer,
+                train_data,
+                validation_data,
+                settings,
+                os.path.join(output_dir, "run"),
+                steps_per_epoch=recipe.steps_per_epoch(train_view, settings),
+            )
     if settings.precision != "float32" or settings.strategy == "multi_worker":
         model = float32_copy(model, build_model, config)
     bundle = GeminiBundle(
-        model, preprocessor, config, LABEL_NAMES[task], history=history_dict(history), data=source.spec()
+        model,
+        preprocessor,
+        config,
+        LABEL_NAMES[task],
+        history=history_dict(history),
+        data=source.spec(),
+        pretraining=pretraining or {},
     )
     if is_chief(distribution):
         bundle.metrics = evaluate(bundle, source, "validation")
         bundle.save(output_dir)
     return bundle
+
+
+def _source(data, config: GeminiConfig, task, train_scenes, validation_scenes, group_size, train_style, seed, verbose):
+    """The generated source "shapes" / "nlvr_world" names, sized for the model; `data` itself otherwise."""
+    scenes = {"train": train_scenes, "validation": validation_scenes}
+    if isinstance(data, str) and data == "shapes":
+        return ShapesSource(
+            statements=task == "classify",
+            seed=seed,
+            image_size=config.image_size[0],
+            scenes=scenes,
+            group_size=group_size,
+            progress=bool(verbose),
+            train_style=train_style,
+        )
+    if isinstance(data, str) and data == "nlvr_world":
+        return NLVRWorldSource(scenes, seed, config.image_size, progress=bool(verbose))
+    return data
 
 
 def float32_copy(
