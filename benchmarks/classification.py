@@ -30,7 +30,7 @@ from gemini_tf.config import FUSIONS
 from gemini_tf.data import shapes
 from gemini_tf.data.paths import data_dir
 from gemini_tf.data.sources import ShapesSource, open_source
-from gemini_tf.evaluation import binary_metrics, predict_dataset, vote_accuracy
+from gemini_tf.evaluation import binary_metrics, consistency, predict_dataset, vote_accuracy
 
 from results_file import merge_results
 
@@ -81,6 +81,7 @@ def main() -> None:
         row = {**binary_metrics(test_labels, probabilities), "train_minutes": minutes}
         if args.data == "nlvr":
             row["sentence_accuracy"] = vote_accuracy(test_labels, probabilities, test.groups)
+            row["consistency"] = consistency(test_labels, probabilities, test.groups)
         if parameters:
             row["parameters"] = parameters
         results[name] = row

@@ -82,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="listwise: rank the true caption above one-difference rivals (Shapes default); "
         "contrastive: in-batch alignment + matching on mined negatives, gives retrieval "
         "embeddings (default for captions); binary: binary cross-entropy on labelled pairs "
-        "(default for NLVR, labelled manifests, TFRecords)",
+        "(default for NLVR, labelled manifests, TFRecords); image_listwise: a text with an image it is true "
+        "of and one it is false of, ranked (NLVR's own contrast)",
     )
     train.add_argument(
         "--contrastive-loss",

@@ -151,6 +151,13 @@ def vote_accuracy(labels, probabilities, groups, threshold: float = 0.5) -> floa
     return float(np.mean(correct))
 
 
+def consistency(labels, probabilities, groups, threshold: float = 0.5) -> float:
+    """Share of groups (an NLVR sentence with its six renderings) whose every row is right, as NLVR reports it."""
+    labels, groups = np.asarray(labels).astype(int), np.asarray(groups)
+    right = (np.asarray(probabilities).reshape(-1) >= threshold).astype(int) == labels
+    return float(np.mean([right[groups == group].all() for group in np.unique(groups)]))
+
+
 def scored_part(
     bundle, data: str | DataSource = "shapes", part: str | None = None, scenes: int = 1000, seed: int = 0
 ) -> tuple[DataSource, str]:
@@ -185,9 +192,9 @@ def evaluate(
 
     Shapes: `evaluate_shapes` (per negative kind). Labelled pairs (NLVR, a
     manifest with labels, TFRecords): `binary_metrics`, plus `sentence_accuracy`
-    (majority of each sentence's renderings) for NLVR. Captions (Flickr8k, COCO,
-    a caption manifest): Recall@K both ways, by ITC and with the top `k_test`
-    re-ranked by ITM. `examples` is the number of rows scored.
+    (majority of each sentence's renderings) and `consistency` (all of them right)
+    for NLVR. Captions (Flickr8k, COCO, a caption manifest): Recall@K both ways, by
+    ITC and with the top `k_test` re-ranked by ITM. `examples` is the number of rows scored.
     """
     source, part = scored_part(bundle, data, part, scenes, seed)
     if isinstance(source, ShapesSource):
@@ -210,6 +217,7 @@ def evaluate(
     metrics = binary_metrics(labels, probabilities)
     if getattr(pairs, "groups", None) and source.kind == "nlvr":
         metrics["sentence_accuracy"] = vote_accuracy(labels, probabilities, pairs.groups)
+        metrics["consistency"] = consistency(labels, probabilities, pairs.groups)
     return {**metrics, "examples": float(len(labels))}
 
 

@@ -105,3 +105,17 @@ def plot_variants(rows: dict[str, dict[str, float]]):
             ax.set_xlim(min(values) - 5, 100)
     fig.tight_layout()
     return fig
+
+
+def show_renderings(images: Sequence[np.ndarray], sentence: str, probabilities: Sequence[float], truth: bool):
+    """One sentence, its renderings in a row (NLVR: the same scene with its boxes in six orders),
+    and the model's P(true) on each: a model that looks gives them all the same, right answer."""
+    fig, axes = plt.subplots(1, len(images), figsize=(2.6 * len(images), 1.55), squeeze=False)
+    for k, (ax, image, probability) in enumerate(zip(axes[0], images, probabilities)):
+        ax.imshow(image)
+        right = (probability >= 0.5) == truth
+        ax.set_title(f"#{k}: P(true) {probability:.2f}", fontsize=9, color="green" if right else "red")
+        ax.axis("off")
+    fig.suptitle(f"“{sentence}” ({'true' if truth else 'false'})", fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -3,6 +3,7 @@
 import collections
 import dataclasses
 import os
+import re
 
 import numpy as np
 import pytest
@@ -125,10 +126,13 @@ def test_every_generated_label_is_confirmed_by_the_independent_evaluator():
     texts = " ".join(text for _, text, _ in examples)
     for phrase in [
         "There are exactly",
-        "There is at least one",
+        "There is at least (one|1) ",
         "at most",
         "There is no ",
         "Each box has",
+        "Each (grey )?box contains",
+        "exactly [2-9] ",
+        r" items?\b",
         "Each tower has",
         "Exactly one box has",
         "Exactly two towers have",
@@ -143,7 +147,7 @@ def test_every_generated_label_is_confirmed_by_the_independent_evaluator():
         "not touching any edge",
         "large",
     ]:
-        assert phrase in texts, phrase
+        assert re.search(phrase, texts), phrase
 
 
 def test_statements_before_pairing_are_not_one_sided_and_twins_differ_in_one_slot():

@@ -210,3 +210,37 @@ def test_masked_lm_round_trips_through_keras_file(tmp_path):
     masked_lm.save(tmp_path / "mlm.keras")
     restored = keras.saving.load_model(tmp_path / "mlm.keras")
     np.testing.assert_allclose(np.asarray(restored(inputs)), np.asarray(masked_lm(inputs)), atol=1e-6)
+
+
+def test_contrast_groups_pair_each_true_image_with_a_false_one_of_the_same_text():
+    from gemini_tf.data.labelled import LabelledPairs
+
+    texts = ["two towers", "two towers", "two towers", "a blue block", "a blue block", "only true"]
+    pairs = LabelledPairs([f"img{i}.png" for i in range(6)], texts, [1, 0, 1, 0, 1, 1])
+    groups = pairs.contrast_groups(seed=0)
+    assert groups.texts == ["two towers", "two towers", "a blue block"]  # "only true" has no false image
+    assert groups.images == [["img0.png", "img1.png"], ["img2.png", "img1.png"], ["img4.png", "img3.png"]]
+    with pytest.raises(ValueError, match="No text is labelled both true"):
+        LabelledPairs(["a.png", "b.png"], ["x", "y"], [1, 0]).contrast_groups()
+
+
+def test_image_listwise_trainer_learns_which_image_a_text_is_true_of():
+    from gemini_tf.data.labelled import LabelledPairs
+    from gemini_tf.models.listwise_trainer import ImageListwiseTrainer
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    bright, dark = np.full((32, 32, 32, 3), 230, np.uint8), np.full((32, 32, 32, 3), 20, np.uint8)
+    bright[:, :, :, 1:] = rng.integers(0, 40, (32, 32, 32, 2))  # a little noise, same rule
+    texts = ["it is bright"] * 64 + ["it is dark"] * 64  # each true of one kind of image, false of the other
+    images = np.concatenate([bright, dark, dark, bright])
+    labels = [1] * 32 + [0] * 32 + [1] * 32 + [0] * 32
+    groups = LabelledPairs(images, texts, labels).contrast_groups()
+    assert groups.images.shape == (64, 2, 32, 32, 3)
+    preprocessor = TextPreprocessor(learn_vocabulary(texts, 50), sequence_length=8)
+    model = gemini_model("tiny", vocabulary_size=preprocessor.vocabulary_size, image_size=(32, 32),
+                         sequence_length=8, task="classify")  # fmt: skip
+    trainer = ImageListwiseTrainer(model)
+    trainer.compile(optimizer=keras.optimizers.Adam(3e-3))
+    history = trainer.fit(groups.dataset(preprocessor, (32, 32), 16, shuffle=True), epochs=15, verbose=0)
+    assert history.history["group_accuracy"][-1] == 1.0

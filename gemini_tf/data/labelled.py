@@ -54,6 +54,27 @@ class LabelledPairs:
         """The first `count` rows (all of them for None)."""
         return self if count is None else self.select(np.arange(min(count, len(self))))
 
+    def contrast_groups(self, seed: int = 0) -> ImageGroups:
+        """Each text that is true of some images and false of others, with one image of each: every
+        row labelled 1 whose text also has a row labelled 0 becomes [that image, a random such 0 row's].
+        NLVR: a sentence with a scene where it holds and one where it does not."""
+        rng = np.random.default_rng([seed, 31337])
+        rows_of: dict[str, dict[int, list[int]]] = {}
+        for row, (text, label) in enumerate(zip(self.texts, self.labels)):
+            rows_of.setdefault(text, {0: [], 1: []})[int(label)].append(row)
+        pairs = [
+            (text, row, false_rows[int(rng.integers(len(false_rows)))])
+            for text, rows in rows_of.items()
+            for row, false_rows in ((r, rows[0]) for r in rows[1])
+            if false_rows
+        ]
+        if not pairs:
+            raise ValueError("No text is labelled both true (of one image) and false (of another): no contrast groups.")
+        images = [[self.images[true], self.images[false]] for _, true, false in pairs]
+        if isinstance(self.images, np.ndarray):
+            images = np.stack([np.stack(group) for group in images])
+        return ImageGroups([text for text, _, _ in pairs], images)
+
     def dataset(
         self,
         preprocessor: TextPreprocessor,
@@ -70,3 +91,32 @@ class LabelledPairs:
         return pipeline.from_files(
             self.images, self.texts, self.labels, preprocessor, image_size, batch_size, shuffle, seed
         )
+
+
+@dataclasses.dataclass
+class ImageGroups:
+    """One text with a group of images: the image it is true of first, then ones it is false of.
+
+    `images`: file paths [N][K] or uint8 [N, K, H, W, 3]. Made by `LabelledPairs.contrast_groups`.
+    """
+
+    texts: list[str]
+    images: list[list[str]] | np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def first(self, count: int | None) -> ImageGroups:
+        """The first `count` groups (all of them for None)."""
+        return self if count is None else ImageGroups(self.texts[:count], self.images[:count])
+
+    def dataset(
+        self,
+        preprocessor: TextPreprocessor,
+        image_size: tuple[int, int],
+        batch_size: int = 32,
+        shuffle: bool = False,
+        seed: int = 0,
+    ) -> tf.data.Dataset:
+        """((token_ids [B, L], images [B, K, H, W, 3]), labels [B, K]) for `ImageListwiseTrainer`."""
+        return pipeline.from_image_groups(self.images, self.texts, preprocessor, image_size, batch_size, shuffle, seed)

@@ -16,6 +16,8 @@ come from a small grammar with NLVR's wording:
 Noun phrases: [small|medium|large] [yellow|black|blue] (circle|square|triangle|object|block)
 [touching the edge|wall|bottom|base, touching a corner, not touching any edge]
 ("edge" and "wall" mean any side of the box, "bottom" and "base" its bottom side).
+The wording varies as NLVR's writers' does (`Phrasing`): "2" or "two", "item" or
+"object", "grey box" or "box", "contains" or "has".
 
 `statement_pair` draws a statement for a scene and a twin that differs from it in
 one slot (a number, colour, shape, size, quantifier, place or box quantifier;
@@ -68,6 +70,28 @@ PLACES = ("base", "top", "below the top")
 
 
 @dataclasses.dataclass(frozen=True)
+class Phrasing:
+    """How a statement is worded, not what it means. NLVR's writers say "2" as often as "two",
+    "item" for "object", "grey box" and "contains"; pre-training on one wording only would
+    leave those words to the few real sentences fine-tuning has."""
+
+    digits: bool = False  # "exactly 2" rather than "exactly two"
+    item: bool = False  # "item" rather than "object"
+    grey: bool = False  # "grey box" rather than "box"
+    contains: bool = False  # "contains" rather than "has"
+
+    def number(self, n: int) -> str:
+        return str(n) if self.digits else NUMBER_WORDS[n]
+
+    def noun(self, word: str) -> str:
+        return "item" if word == "object" and self.item else word
+
+
+def sample_phrasing(rng: np.random.Generator) -> Phrasing:
+    return Phrasing(rng.random() < 0.5, rng.random() < 0.3, rng.random() < 0.2, rng.random() < 0.3)
+
+
+@dataclasses.dataclass(frozen=True)
 class Noun:
     """Items with these properties; None matches anything. `block`: say "block" (towers)."""
 
@@ -92,8 +116,8 @@ class Noun:
             return item.touching_corner
         return item.touching_edge == (self.touching != "no edge")
 
-    def words(self, plural: bool = False) -> str:
-        noun = self.shape or ("block" if self.block else "object")
+    def words(self, plural: bool = False, phrasing: Phrasing = Phrasing()) -> str:
+        noun = phrasing.noun(self.shape or ("block" if self.block else "object"))
         adjectives = [SIZE_WORDS.get(self.size), self.colour, noun + "s" * plural, TOUCHING.get(self.touching)]
         return " ".join(word for word in adjectives if word)
 
@@ -120,13 +144,13 @@ class Count:
     def singular(self) -> bool:
         return self.quantifier in ("a", "no") or self.number == 1
 
-    def words(self) -> str:
-        noun = self.noun.words(plural=not self.singular)
+    def words(self, phrasing: Phrasing = Phrasing()) -> str:
+        noun = self.noun.words(not self.singular, phrasing)
         if self.quantifier == "a":
             return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
         if self.quantifier == "no":
             return f"no {noun}"
-        return f"{self.quantifier} {NUMBER_WORDS[self.number]} {noun}"
+        return f"{self.quantifier} {phrasing.number(self.number)} {noun}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,8 +162,8 @@ class Only:
     def holds(self, items: Sequence[Item]) -> bool:
         return all(map(self.noun.matches, items))
 
-    def words(self) -> str:
-        return f"only {self.noun.words(plural=True)}"
+    def words(self, phrasing: Phrasing = Phrasing()) -> str:
+        return f"only {self.noun.words(True, phrasing)}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,7 +178,7 @@ class Place:
         chosen = {"base": bottom_up[:1], "top": bottom_up[-1:], "below the top": bottom_up[:-1]}[self.place]
         return any(item.colour == self.colour for item in chosen)
 
-    def words(self) -> str:
+    def words(self, phrasing: Phrasing = Phrasing()) -> str:
         where = self.place if self.place == "below the top" else f"at the {self.place}"
         return f"a {self.colour} block {where}"
 
@@ -166,19 +190,23 @@ class Statement:
     claim: Count | Only | Place
     boxes: str | None = None  # one of BOX_QUANTIFIERS
     tower: bool = False  # say "tower" rather than "box"
+    phrasing: Phrasing = Phrasing()
 
     @property
     def text(self) -> str:
-        box = "tower" if self.tower else "box"
+        wording = self.phrasing
+        box = "tower" if self.tower else "grey box" if wording.grey else "box"
+        claim = self.claim.words(wording)
+        has, have = ("contains", "contain") if wording.contains else ("has", "have")
         if self.boxes is None:
-            return f"There {'is' if self.claim.singular else 'are'} {self.claim.words()}."
+            return f"There {'is' if self.claim.singular else 'are'} {claim}."
         if self.boxes in ("a", "no"):
-            return f"There is {self.boxes} {box} with {self.claim.words()}."
+            return f"There is {self.boxes} {box} with {claim}."
         if self.boxes == "each":
-            return f"Each {box} has {self.claim.words()}."
+            return f"Each {box} {has} {claim}."
         if self.boxes == "exactly one":
-            return f"Exactly one {box} has {self.claim.words()}."
-        return f"Exactly two {box}{'s' if self.tower else 'es'} have {self.claim.words()}."
+            return f"Exactly one {box} {has} {claim}."
+        return f"Exactly two {box}{'s' if self.tower else 'es'} {have} {claim}."
 
     def truth(self, scene: Scene) -> bool:
         if self.boxes is None:
@@ -211,7 +239,11 @@ def _count(items: Sequence[Item], noun: Noun, rng: np.random.Generator) -> Count
 
 
 def sample_statement(scene: Scene, rng: np.random.Generator) -> Statement:
-    """A random statement about `scene`, true or false."""
+    """A random statement about `scene`, true or false, in a random `Phrasing`."""
+    return dataclasses.replace(_sample_claim(scene, rng), phrasing=sample_phrasing(rng))
+
+
+def _sample_claim(scene: Scene, rng: np.random.Generator) -> Statement:
     tower, kind = scene.is_tower, rng.random()
     noun = _noun(scene, rng)
     if kind < 0.35:
@@ -298,17 +330,17 @@ def make_groups(
 # The independent checker: its own parser over the text, its own semantics over the raw
 # structured_rep. It shares nothing with the generator above but the vocabulary.
 _NOUN = (
-    r"(?:(small|medium|large) )?(?:(yellow|black|blue) )?(circle|square|triangle|object|block)s?"
+    r"(?:(small|medium|large) )?(?:(yellow|black|blue) )?(circle|square|triangle|object|item|block)s?"
     r"(?: (touching the (?:edge|wall|bottom|base)|touching a corner|not touching any edge))?"
 )
-_NUMBER = "|".join(NUMBER_WORDS)
+_NUMBER = "|".join(NUMBER_WORDS) + r"|\d+"
 _COUNT = re.compile(rf"(an?|no|exactly (?:{_NUMBER})|at least (?:{_NUMBER})|at most (?:{_NUMBER})) {_NOUN}")
 _ONLY = re.compile(rf"only {_NOUN}")
 _PLACE = re.compile(r"a (yellow|black|blue) block (at the base|at the top|below the top)")
 _SENTENCE = re.compile(
-    r"There is (?P<exists>a|no) (?:box|tower) with (?P<a>.+)\."
-    r"|Each (?:box|tower) has (?P<each>.+)\."
-    r"|Exactly (?P<exactly>one|two) (?:box|tower)(?:es|s)? ha(?:s|ve) (?P<b>.+)\."
+    r"There is (?P<exists>a|no) (?:grey )?(?:box|tower) with (?P<a>.+)\."
+    r"|Each (?:grey )?(?:box|tower) (?:has|contains) (?P<each>.+)\."
+    r"|Exactly (?P<exactly>one|two) (?:grey )?(?:box|tower)(?:es|s)? (?:has|have|contains|contain) (?P<b>.+)\."
     r"|There (?:is|are) (?P<scene>.+)\."
 )
 
@@ -328,7 +360,7 @@ def _noun_test(size: str | None, colour: str | None, shape: str, touching: str |
     return lambda obj: (
         (size is None or obj["size"] == sizes[size])
         and (colour is None or REP_COLOURS[obj["color"]] == colour)
-        and (shape in ("object", "block") or obj["type"] == shape)
+        and (shape in ("object", "item", "block") or obj["type"] == shape)
         and (touching is None or _touches(obj, touching))
     )
 
@@ -351,7 +383,8 @@ def _claim_test(text: str):
         quantity, *noun = match.groups()
         test = _noun_test(*noun)
         words = quantity.split()
-        k = NUMBER_WORDS.index(words[-1]) if words[-1] in NUMBER_WORDS else None
+        number = words[-1]
+        k = NUMBER_WORDS.index(number) if number in NUMBER_WORDS else int(number) if number.isdigit() else None
         compare = {"a": lambda n: n > 0, "an": lambda n: n > 0, "no": lambda n: n == 0}.get(quantity)
         compare = compare or {"exactly": k.__eq__, "least": k.__le__, "most": k.__ge__}[words[-2]]
         return lambda objs: compare(sum(1 for obj in objs if test(obj)))

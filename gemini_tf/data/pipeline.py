@@ -1,8 +1,9 @@
 """Arrays, image bytes, files, caption groups and captions -> batched tf.data.
 
 Labelled pipelines yield `((token_ids, images), labels)` batches, ready for
-`model.fit`; `from_groups` and `from_captions` yield the inputs of the listwise
-and contrastive trainers. Decoding, resizing and tokenization are the functions of
+`model.fit`; `from_groups`, `from_image_groups` and `from_captions` yield the
+inputs of the listwise (captions per image, images per text) and contrastive trainers.
+Decoding, resizing and tokenization are the functions of
 `gemini_tf.preprocessing`; nothing here re-implements them.
 """
 
@@ -195,3 +196,41 @@ def from_files(
     """
     dataset = _labelled_slices(list(paths), texts, labels, shuffle, seed)
     return _decode_and_batch(dataset, tf.io.read_file, preprocessor, image_size, batch_size)
+
+
+def from_image_groups(
+    images,
+    texts: Sequence[str],
+    preprocessor: TextPreprocessor,
+    image_size: tuple[int, int],
+    batch_size: int = 32,
+    shuffle: bool = False,
+    seed: int = 0,
+) -> tf.data.Dataset:
+    """One text with a group of images (the one it is true of first) -> ((token_ids [B, L],
+    images [B, K, H, W, 3]), labels [B, K]), the input of `ImageListwiseTrainer`.
+
+    `images`: file paths [N][K], read and decoded in parallel each epoch, or uint8 [N, K, H, W, 3].
+    """
+    texts = check_texts(texts, where="image groups")
+    group_size = len(images[0])
+    labels = np.zeros((len(texts), group_size), np.float32)
+    labels[:, 0] = 1.0
+    files = not isinstance(images, np.ndarray)
+    dataset = tf.data.Dataset.from_tensor_slices(((texts, [list(g) for g in images] if files else images), labels))
+    if shuffle:
+        dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+
+    def load(inputs, label):
+        text, group = inputs
+        if files:
+            group = tf.stack([preprocess_image_bytes(tf.io.read_file(group[k]), image_size) for k in range(group_size)])
+        else:
+            group = resize_and_scale(group, image_size)
+        return (text, group), label
+
+    def tokenize(inputs, label):
+        return (preprocessor(inputs[0]), inputs[1]), label
+
+    dataset = dataset.map(load, num_parallel_calls=AUTOTUNE)
+    return dataset.batch(batch_size).map(tokenize, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)

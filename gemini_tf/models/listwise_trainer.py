@@ -86,6 +86,60 @@ class ListwiseTrainer(keras.Model):
         return cls(**config)
 
 
+@keras.saving.register_keras_serializable(package="gemini_tf")
+class ImageListwiseTrainer(keras.Model):
+    """The transpose of `ListwiseTrainer`: one text against a group of images, the image it is
+    true of first. Inputs: (token_ids [batch, length], images [batch, group, H, W, 3]); labels
+    [batch, group] (1, 0, ...).
+
+    Labelled pairs let a model score well by judging the sentence alone (NLVR: which sentences
+    tend to be true); when the same sentence is true of one image and false of another, only
+    looking tells them apart. Same loss as `ListwiseTrainer` (softmax over the group +
+    class-balanced binary cross-entropy), so P(true) stays calibrated on its own.
+
+    Args:
+        gemini: the `GeminiModel` to train (every weight is shared).
+    """
+
+    def __init__(self, gemini: GeminiModel, **kwargs):
+        super().__init__(**kwargs)
+        self.gemini = gemini
+        self.group_accuracy_tracker = keras.metrics.Mean(name="group_accuracy")
+        self.pair_accuracy_tracker = keras.metrics.Mean(name="pair_accuracy")
+        self.built = True
+
+    def call(self, inputs, training=None):
+        token_ids, images = inputs
+        batch, group = ops.shape(images)[0], ops.shape(images)[1]
+        image = self.gemini.image_encoder(ops.reshape(images, (-1, *ops.shape(images)[2:])), training=training)
+        text = self.gemini.text_encoder(token_ids, training=training)
+        repeated = {k: ops.repeat(v, group, axis=0) for k, v in text.items()}
+        token_ids = ops.repeat(token_ids, group, axis=0)
+        return ops.reshape(self.gemini.match_logits(repeated, token_ids, image, training=training), (batch, group))
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        labels = ops.cast(y, y_pred.dtype)
+        self.group_accuracy_tracker.update_state(group_accuracy(labels, y_pred))
+        self.pair_accuracy_tracker.update_state(pair_accuracy(labels, y_pred))
+        return ops.mean(group_matching_loss(labels, y_pred))
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        return self.get_metrics_result()
+
+    @property
+    def metrics(self):
+        return [*super().metrics, self.group_accuracy_tracker, self.pair_accuracy_tracker]
+
+    def get_config(self):
+        return {**super().get_config(), "gemini": keras.layers.serialize(self.gemini)}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        config["gemini"] = keras.layers.deserialize(config["gemini"], custom_objects=custom_objects)
+        return cls(**config)
+
+
 def group_matching_loss(labels, logits):
     """Softmax cross-entropy over each group + class-balanced binary cross-entropy, per group.
 

@@ -9,6 +9,9 @@ whose loss it needs. `train` picks one by the `matching` name:
 * "contrastive": in-batch alignment (ITC) + matching on mined hard negatives
   (`ContrastiveTrainer`). Gives retrieval embeddings; the default for photos.
 * "binary": binary cross-entropy on labelled pairs, the plain Keras workflow.
+* "image_listwise": labelled pairs whose text is true of one image and false of
+  another, as (text, [true image, false image]) groups (`ImageListwiseTrainer`):
+  NLVR's own contrast, which sentence priors cannot answer.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import keras
 from gemini_tf.data.curriculum import StagedGroups
 from gemini_tf.data.sources import DataSource, ShapesSource
 from gemini_tf.models.contrastive_trainer import ContrastiveTrainer
-from gemini_tf.models.listwise_trainer import ListwiseTrainer
+from gemini_tf.models.listwise_trainer import ImageListwiseTrainer, ListwiseTrainer
 from gemini_tf.preprocessing.text import TextPreprocessor
 from gemini_tf.training.loop import FitSettings, adamw
 
@@ -142,7 +145,27 @@ class BinaryRecipe(Recipe):
         return model
 
 
-RECIPES = {"listwise": ListwiseRecipe, "contrastive": ContrastiveRecipe, "binary": BinaryRecipe}
+class ImageListwiseRecipe(Recipe):
+    """Labelled pairs as contrast groups (`LabelledPairs.contrast_groups`): one text, the image it
+    is true of and one it is false of, ranked by `ImageListwiseTrainer`."""
+
+    name = "image_listwise"
+
+    def view(self, source: DataSource, part: str):
+        return source.pairs(part).contrast_groups()
+
+    def trainer(self, model, settings, total_steps):
+        trainer = ImageListwiseTrainer(model)
+        trainer.compile(optimizer=adamw(settings.learning_rate, total_steps, settings.weight_decay))
+        return trainer
+
+
+RECIPES = {
+    "listwise": ListwiseRecipe,
+    "contrastive": ContrastiveRecipe,
+    "binary": BinaryRecipe,
+    "image_listwise": ImageListwiseRecipe,
+}
 MATCHING = tuple(RECIPES)
 
 
