@@ -117,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="PRETRAINED_MODEL",
         help="fine-tune from a bundle written by `gemini-tf pretrain` (or train): its architecture, vocabulary "
-        "and weights",
+        "and weights; or from a keras-hub preset folder on disk: its vocabulary and the text encoder weights "
+        "that fit",
     )
     train.add_argument(
         "--freeze",

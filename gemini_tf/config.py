@@ -131,3 +131,9 @@ def preset_fields(name: str) -> dict:
     """The widths and depths (`PRESET_SIZE_FIELDS`) of preset `name`."""
     config = GeminiConfig.from_preset(name).to_dict()
     return {key: config[key] for key in PRESET_SIZE_FIELDS}
+
+
+def config_for(preset: str | None, task: str, options: dict) -> GeminiConfig:
+    """The config a training run asks for: `preset` (default "tiny") with fusion "cross_attention"
+    unless `options` (fusion, image_size, ...) say otherwise."""
+    return GeminiConfig.from_preset(preset or "tiny", task=task, **{"fusion": "cross_attention", **options})

@@ -244,3 +244,37 @@ def test_image_listwise_trainer_learns_which_image_a_text_is_true_of():
     trainer.compile(optimizer=keras.optimizers.Adam(3e-3))
     history = trainer.fit(groups.dataset(preprocessor, (32, 32), 16, shuffle=True), epochs=15, verbose=0)
     assert history.history["group_accuracy"][-1] == 1.0
+
+
+def _save_bert_preset(path, vocabulary, hidden_dim: int = 64):
+    import keras_hub
+
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=len(vocabulary), num_layers=1, num_heads=4, hidden_dim=hidden_dim, intermediate_dim=128,
+        max_sequence_length=32,
+    )  # fmt: skip
+    backbone.save_to_preset(str(path))
+    keras_hub.models.BertTokenizer(vocabulary=vocabulary).save_to_preset(str(path))
+    return backbone
+
+
+def test_init_from_a_keras_hub_preset_takes_its_vocabulary_and_text_weights(tmp_path):
+    vocabulary = learn_vocabulary(read_texts(["nlvr_world"], scenes=100), 200)
+    backbone = _save_bert_preset(tmp_path / "bert", vocabulary)
+    start = {"init": str(tmp_path / "bert"), "freeze": "text", "config_overrides": SMALL}
+    tuned = train(str(tmp_path / "tuned"), "nlvr_world", task="classify", matching="binary", train_scenes=32,
+                  validation_scenes=16, **start, **FIT)  # fmt: skip
+    assert tuned.preprocessor.vocabulary == vocabulary
+    embedding = tuned.model.text_encoder.get_layer("token_and_position_embedding")
+    np.testing.assert_array_equal(embedding.token_embedding.embeddings, backbone.token_embedding.embeddings)
+    positions = backbone.position_embedding.get_weights()[0][:24] + backbone.segment_embedding.get_weights()[0][0]
+    np.testing.assert_allclose(embedding.position_embedding.get_weights()[0], positions, atol=1e-6)
+    assert tuned.pretraining["init_parts"] == ("text_encoder",)
+
+
+def test_a_keras_hub_preset_of_another_width_fails_clearly(tmp_path):
+    vocabulary = learn_vocabulary(read_texts(["nlvr_world"], scenes=100), 200)
+    _save_bert_preset(tmp_path / "bert", vocabulary, hidden_dim=32)
+    with pytest.raises(ValueError, match="whose hidden size matches the preset's"):
+        train(str(tmp_path / "x"), "nlvr_world", task="classify", init=str(tmp_path / "bert"), config_overrides=SMALL,
+              train_scenes=32, validation_scenes=16, **FIT)  # fmt: skip

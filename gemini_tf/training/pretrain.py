@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import keras
 
 from gemini_tf.bundle import LABEL_NAMES, GeminiBundle
-from gemini_tf.config import GeminiConfig
+from gemini_tf.config import GeminiConfig, config_for
 from gemini_tf.data.corpus import read_texts
 from gemini_tf.data.report import DataError
 from gemini_tf.data.splits import parts_of
@@ -111,9 +111,7 @@ def pretrain(
     if not corpus:
         raise DataError("--objective mlm needs text: pass --text FILE.txt, a dataset folder, or nlvr_world.")
     settings = FitSettings(epochs, batch_size, learning_rate, seed=seed, verbose=verbose)
-    config = GeminiConfig.from_preset(
-        preset or "tiny", fusion=fusion or "cross_attention", task="classify", **overrides
-    )
+    config = config_for(preset, "classify", {**({"fusion": fusion} if fusion else {}), **overrides})
     return _pretrain_masked_lm(output_dir, corpus, config, vocabulary_size or 1000, settings, record)
 
 

@@ -20,8 +20,7 @@ from collections.abc import Callable, Sequence
 import keras
 
 from gemini_tf.bundle import LABEL_NAMES, GeminiBundle
-from gemini_tf.bundle import load as load_bundle
-from gemini_tf.config import GeminiConfig, preset_fields
+from gemini_tf.config import GeminiConfig, config_for
 from gemini_tf.data.report import DataError
 from gemini_tf.data.sources import DataSource, NLVRWorldSource, ShapesSource, open_source
 from gemini_tf.evaluation import evaluate
@@ -29,7 +28,7 @@ from gemini_tf.models.gemini import gemini_model
 from gemini_tf.preprocessing.text import TextPreprocessor, learn_vocabulary
 from gemini_tf.training.loop import FitSettings, fit, get_strategy, history_dict, precision_policy
 from gemini_tf.training.multi_worker import is_chief
-from gemini_tf.training.pretrained import check_vocabulary, fine_tuning_config, frozen, load_pretrained_weights
+from gemini_tf.training.pretrained import frozen, open_init
 from gemini_tf.training.recipes import recipe_for
 
 
@@ -94,7 +93,8 @@ def train(
             e.g. "varied" to randomise their look; evaluation stays on "default".
         init: a bundle folder to fine-tune from (`training.pretrained`): its
             architecture, vocabulary and trained weights; preset / fusion /
-            overrides may only repeat them (dropout may change).
+            overrides may only repeat them (dropout may change). Or a keras-hub
+            preset folder: its vocabulary and the text encoder weights that fit.
         freeze: "text" or "image" keeps that pre-trained encoder fixed; "none".
         max_examples: at most this many examples per part, e.g. {"train": 3000,
             "validation": 100} — images of caption data, rows of labelled pairs.
@@ -107,13 +107,9 @@ def train(
     )
     # First: MultiWorkerMirroredStrategy must exist before TensorFlow runs any op.
     distribution = get_strategy(settings.strategy)
-    pretrained = load_bundle(init) if init else None
+    start = open_init(init) if init else None
     requested = {**({"fusion": fusion} if fusion else {}), **(config_overrides or {})}
-    if pretrained:
-        preset_sizes = preset_fields(preset) if preset else {}
-        config = fine_tuning_config(pretrained, init, task, {**preset_sizes, **requested})
-    else:
-        config = GeminiConfig.from_preset(preset or "tiny", task=task, **{"fusion": "cross_attention", **requested})
+    config = start.config(task, preset, requested) if start else config_for(preset, task, requested)
     keras.utils.set_random_seed(seed)
     source = _source(data, config, task, train_scenes, validation_scenes, group_size, train_style, seed, verbose)
     if not isinstance(source, DataSource):
@@ -124,14 +120,8 @@ def train(
         recipe.view(source, part).first((max_examples or {}).get(part)) for part in ("train", "validation")
     )
     _check_enough(source, train_view, validation_view, settings.batch_size)
-    if pretrained:
-        if vocabulary_size not in (None, pretrained.preprocessor.vocabulary_size):
-            raise ValueError(
-                f"--init {init} keeps its {pretrained.preprocessor.vocabulary_size}-token vocabulary; "
-                f"--vocabulary-size {vocabulary_size} would learn another one. Drop --vocabulary-size."
-            )
-        vocabulary = pretrained.preprocessor.vocabulary
-        check_vocabulary(pretrained, init, vocabulary)
+    if start:
+        vocabulary = start.vocabulary(vocabulary_size)
     else:
         vocabulary = learn_vocabulary([*recipe.texts(train_view), *vocabulary_texts], vocabulary_size or 1000)
     preprocessor = TextPreprocessor(vocabulary, config.sequence_length)
@@ -140,8 +130,8 @@ def train(
     validation_data = recipe.dataset(validation_view, preprocessor, config.image_size, settings, training=False)
     with distribution.scope(), precision_policy(settings.precision):
         model = build_model(config)
-        if pretrained:
-            parts = load_pretrained_weights(model, pretrained, init)
+        if start:
+            parts = start.load_weights(model)
             pretraining = {**(pretraining or {}), "init": os.path.abspath(init), "init_parts": parts, "freeze": freeze}
         with frozen(model, freeze):
             trainer = recipe.trainer(model, settings, settings.steps(len(train_view), recipe.drop_remainder))
