@@ -125,6 +125,7 @@ def test_fine_tuning_keeps_vocabulary_and_frozen_weights(statements_bundle, tmp_
     assert load(str(tmp_path / "tuned")).pretraining["init_parts"] == list(MODEL_PARTS)
 
 
+@pytest.mark.slow
 def test_init_from_mlm_copies_the_text_encoder(mlm_bundle, tmp_path):
     path, pretrained = mlm_bundle
     tuned = pretrain(str(tmp_path / "both"), "statements", init=path, scenes=32, validation_scenes=16, **FIT)
@@ -258,6 +259,7 @@ def _save_bert_preset(path, vocabulary, hidden_dim: int = 64):
     return backbone
 
 
+@pytest.mark.slow
 def test_init_from_a_keras_hub_preset_takes_its_vocabulary_and_text_weights(tmp_path):
     vocabulary = learn_vocabulary(read_texts(["nlvr_world"], scenes=100), 200)
     backbone = _save_bert_preset(tmp_path / "bert", vocabulary)
