@@ -162,6 +162,7 @@ def test_cli_init_with_another_architecture_is_one_clear_line(statements_bundle,
     assert "was pre-trained with hidden_dim 64 (asked: 128)" in err and "Traceback" not in err
 
 
+@pytest.mark.slow  # CI time: run by `make test-slow`
 def test_cli_pretrain_then_train_init(tmp_path, capsys):
     world = tmp_path / "world"
     size = ["--image-size", "32", "128", "--sequence-length", "24"]
@@ -225,6 +226,7 @@ def test_contrast_groups_pair_each_true_image_with_a_false_one_of_the_same_text(
         LabelledPairs(["a.png", "b.png"], ["x", "y"], [1, 0]).contrast_groups()
 
 
+@pytest.mark.slow  # CI time: run by `make test-slow`
 def test_image_listwise_trainer_learns_which_image_a_text_is_true_of():
     from gemini_tf.data.labelled import LabelledPairs
     from gemini_tf.models.listwise_trainer import ImageListwiseTrainer
