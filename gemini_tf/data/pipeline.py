@@ -110,6 +110,13 @@ def _decode_and_batch(
     return dataset.batch(batch_size).map(tokenize, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
 
+def _first_is_true(count: int, group_size: int) -> np.ndarray:
+    """float32 labels [count, group_size] of groups whose first member is the true one: 1, 0, 0, ..."""
+    labels = np.zeros((count, group_size), np.float32)
+    labels[:, 0] = 1.0
+    return labels
+
+
 def from_groups(
     images: np.ndarray,
     texts: Sequence[Sequence[str]],
@@ -127,8 +134,7 @@ def from_groups(
     if any(len(group) != group_size for group in texts):
         raise ValueError("Every caption group must have the same size.")
     check_texts([t for group in texts for t in group], where="caption groups")
-    labels = np.zeros((len(texts), group_size), np.float32)
-    labels[:, 0] = 1.0
+    labels = _first_is_true(len(texts), group_size)
     dataset = tf.data.Dataset.from_tensor_slices(((list(map(list, texts)), images), labels))
     if shuffle:
         dataset = dataset.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
@@ -214,8 +220,7 @@ def from_image_groups(
     """
     texts = check_texts(texts, where="image groups")
     group_size = len(images[0])
-    labels = np.zeros((len(texts), group_size), np.float32)
-    labels[:, 0] = 1.0
+    labels = _first_is_true(len(texts), group_size)
     files = not isinstance(images, np.ndarray)
     dataset = tf.data.Dataset.from_tensor_slices(((texts, [list(g) for g in images] if files else images), labels))
     if shuffle:
