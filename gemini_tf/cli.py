@@ -1,4 +1,5 @@
-"""`gemini-tf` (also `python -m gemini_tf`): train, pretrain, evaluate, predict, export, index, retrieve, convert.
+"""`gemini-tf` (also `python -m gemini_tf`): train, pretrain, distill, evaluate, predict, export, index, retrieve,
+convert.
 
 Every command calls the package; no logic lives here beyond argument parsing,
 quiet start-up, and turning known errors into one readable line (exit code 2).
@@ -33,6 +34,7 @@ EXAMPLES = """examples:
   gemini-tf train --task classify --data ../shared/data/nlvr --image-size 64 256 --output-dir saved_models/nlvr
   gemini-tf pretrain --objective statements --text ../shared/data/nlvr --output-dir saved_models/world
   gemini-tf train --task classify --data ../shared/data/nlvr --init saved_models/world --output-dir saved_models/nlvr
+  gemini-tf distill --teacher saved_models/flickr --preset tiny --lambda 0.5 --output-dir saved_models/student
 """
 
 
@@ -191,6 +193,49 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pretrain.add_argument("--seed", type=int, default=0, help="random seed for data and weights (default: 0)")
     pretrain.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    distill = commands.add_parser(
+        "distill",
+        help="train a small student from a trained teacher model: L = lambda*KD + (1-lambda)*InfoNCE",
+        description="Distil a trained teacher bundle into a smaller student (--preset) on the teacher's data: "
+        "the student learns the teacher's softened similarity and match distributions (KD) and its own "
+        "contrastive loss (binary cross-entropy for --task classify teachers). The student keeps the teacher's "
+        "vocabulary and input sizes and is saved as an ordinary bundle.",
+    )
+    distill.add_argument("--teacher", required=True, metavar="TEACHER_MODEL", help="the teacher's bundle folder")
+    distill.add_argument(
+        "--data", default=None, help="what to train on (default: the teacher's training data, as recorded)"
+    )
+    distill.add_argument("--preset", choices=sorted(PRESETS), default="tiny", help="the student's size (default: tiny)")
+    distill.add_argument(
+        "--fusion", choices=FUSIONS, default=None, help="the student's fusion (default: the teacher's)"
+    )
+    distill.add_argument(
+        "--lambda",
+        dest="kd_weight",
+        type=float,
+        default=0.5,
+        help="weight of the distillation term, in [0, 1]; 0: the student's own loss alone (default: 0.5)",
+    )
+    distill.add_argument(
+        "--temperature", type=float, default=2.0, help="temperature of the softened distributions (default: 2)"
+    )
+    distill.add_argument("--matching", choices=MATCHING, default=None, help="whose data layout (default: as train)")
+    _add_fit_arguments(distill, learning_rate=5e-4)
+    distill.add_argument("--train-scenes", type=int, default=16000, help="generated training scenes (default: 16000)")
+    distill.add_argument(
+        "--validation-scenes", type=int, default=1000, help="generated validation scenes (default: 1000)"
+    )
+    distill.add_argument(
+        "--no-curriculum", action="store_true", help="Shapes: the default caption mix throughout (as train)"
+    )
+    distill.add_argument(
+        "--output-dir",
+        default="saved_models/student",
+        help="where the student bundle is saved (default: saved_models/student)",
+    )
+    distill.add_argument("--seed", type=int, default=0, help="random seed for data and weights (default: 0)")
+    distill.add_argument("--quiet", action="store_true", help="no progress bars")
 
     evaluate = commands.add_parser(
         "evaluate",
@@ -490,6 +535,33 @@ def _pretrain(args) -> int:
     return 0
 
 
+def _distill(args) -> int:
+    from gemini_tf.evaluation import format_table
+    from gemini_tf.training.distill import distill
+
+    bundle = distill(
+        args.output_dir,
+        args.teacher,
+        kd_weight=args.kd_weight,
+        temperature=args.temperature,
+        preset=args.preset,
+        data=args.data,
+        fusion=args.fusion,
+        matching=args.matching,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        train_scenes=args.train_scenes,
+        validation_scenes=args.validation_scenes,
+        curriculum=not args.no_curriculum,
+        seed=args.seed,
+        verbose=0 if args.quiet else "auto",
+    )
+    print(f"saved to {args.output_dir} ({bundle.model.count_params():,} parameters)\nvalidation:")
+    print(format_table({f"student: {_model_name(bundle)}": bundle.metrics}))
+    return 0
+
+
 def _evaluate(args) -> int:
     from gemini_tf.bundle import load
     from gemini_tf.evaluation import evaluate, format_table, scored_part
@@ -605,6 +677,7 @@ def _export(args) -> int:
 COMMANDS = {
     "train": _train,
     "pretrain": _pretrain,
+    "distill": _distill,
     "evaluate": _evaluate,
     "predict": _predict,
     "export": _export,

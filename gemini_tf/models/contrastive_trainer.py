@@ -65,31 +65,14 @@ class ContrastiveTrainer(keras.Model):
         image_ids = ops.reshape(image_ids, (-1,))
         text = self.gemini.text_encoder(token_ids, training=training)
         image = self.gemini.image_encoder(images, training=training)
-        similarity = ops.matmul(
-            self.gemini.project_image(image["pooled"]), ops.transpose(self.gemini.project_text(text["pooled"]))
-        )
-
+        similarity = self.gemini.similarities(text["pooled"], image["pooled"])
         logits = self.gemini.contrastive_head(similarity)
         negative_text = sample_hard_negatives(logits, image_ids, self.seed_generator)
         negative_image = sample_hard_negatives(ops.transpose(logits), image_ids, self.seed_generator)
-        take = lambda tree, index: {k: ops.take(v, index, axis=0) for k, v in tree.items()}  # noqa: E731
-        both = lambda a, b: {k: ops.concatenate([a[k], b[k]], axis=0) for k in a}  # noqa: E731
-        # Rows: B positives, B (negative caption, image), B (caption, negative image).
-        itm_text = both(both(text, take(text, negative_text)), text)
-        itm_token_ids = ops.concatenate([token_ids, ops.take(token_ids, negative_text, axis=0), token_ids], 0)
-        itm_image = both(both(image, image), take(image, negative_image))
-        itm_logits = self.gemini.match_logits(itm_text, itm_token_ids, itm_image, training=training)
-        itm_labels = ops.cast(
-            ops.concatenate(
-                [
-                    ops.ones_like(image_ids, dtype="bool"),
-                    ops.equal(image_ids, ops.take(image_ids, negative_text)),
-                    ops.equal(image_ids, ops.take(image_ids, negative_image)),
-                ],
-                0,
-            ),
-            "float32",
+        itm_text, itm_token_ids, itm_image, itm_labels = matching_rows(
+            text, token_ids, image, image_ids, negative_text, negative_image
         )
+        itm_logits = self.gemini.match_logits(itm_text, itm_token_ids, itm_image, training=training)
         return {"similarity": similarity, "image_ids": image_ids, "itm_logits": itm_logits, "itm_labels": itm_labels}
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
@@ -121,6 +104,29 @@ class ContrastiveTrainer(keras.Model):
         config = dict(config)
         config["gemini"] = keras.layers.deserialize(config["gemini"], custom_objects=custom_objects)
         return cls(**config)
+
+
+def matching_rows(text: dict, token_ids, image: dict, image_ids, negative_text, negative_image):
+    """The ITM pairs of a caption batch and their labels, from encoder outputs and mined indices.
+
+    Rows: B positives, B (mined negative caption, image), B (caption, mined negative image).
+    Returns (text, token_ids, image, labels) of the 3B pairs; a mined "negative" that shows the
+    same image (possible only when one image fills the batch) is labelled 1.
+    """
+    take = lambda tree, index: {k: ops.take(v, index, axis=0) for k, v in tree.items()}  # noqa: E731
+    both = lambda a, b: {k: ops.concatenate([a[k], b[k]], axis=0) for k in a}  # noqa: E731
+    rows_text = both(both(text, take(text, negative_text)), text)
+    rows_token_ids = ops.concatenate([token_ids, ops.take(token_ids, negative_text, axis=0), token_ids], 0)
+    rows_image = both(both(image, image), take(image, negative_image))
+    labels = ops.concatenate(
+        [
+            ops.ones_like(image_ids, dtype="bool"),
+            ops.equal(image_ids, ops.take(image_ids, negative_text)),
+            ops.equal(image_ids, ops.take(image_ids, negative_image)),
+        ],
+        0,
+    )
+    return rows_text, rows_token_ids, rows_image, ops.cast(labels, "float32")
 
 
 def itm_loss(labels, logits):

@@ -124,6 +124,10 @@ class GeminiModel(keras.Model):
         """Pooled image states -> L2-normalised embeddings [batch, embedding_dim]."""
         return ops.normalize(self.image_projection(pooled), axis=-1)
 
+    def similarities(self, text_pooled, image_pooled):
+        """Cosine similarities [images, texts] of pooled states: what the contrastive head scales."""
+        return ops.matmul(self.project_image(image_pooled), ops.transpose(self.project_text(text_pooled)))
+
     def embed_texts(self, token_ids, training=None):
         """Retrieval embeddings of texts (the text encoder alone)."""
         return self.project_text(self.text_encoder(token_ids, training=training)["pooled"])

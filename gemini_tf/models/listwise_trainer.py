@@ -51,9 +51,7 @@ class ListwiseTrainer(keras.Model):
         image = self.gemini.image_encoder(images, training=training)
         repeated = {k: ops.repeat(v, group, axis=0) for k, v in image.items()}
         logits = ops.reshape(self.gemini.match_logits(text, token_ids, repeated, training=training), (batch, group))
-        similarity = ops.matmul(
-            self.gemini.project_image(image["pooled"]), ops.transpose(self.gemini.project_text(text["pooled"][::group]))
-        )
+        similarity = self.gemini.similarities(text["pooled"][::group], image["pooled"])
         return {"logits": logits, "similarity": similarity}
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):

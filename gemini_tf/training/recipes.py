@@ -12,6 +12,9 @@ whose loss it needs. `train` picks one by the `matching` name:
 * "image_listwise": labelled pairs whose text is true of one image and false of
   another, as (text, [true image, false image]) groups (`ImageListwiseTrainer`):
   NLVR's own contrast, which sentence priors cannot answer.
+
+`DistillationRecipe` wraps one of the first three: the same data, taught by a
+teacher model (`DistillationTrainer`, see `training.distill`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import keras
 from gemini_tf.data.curriculum import StagedGroups
 from gemini_tf.data.sources import DataSource, ShapesSource
 from gemini_tf.models.contrastive_trainer import ContrastiveTrainer
+from gemini_tf.models.distillation_trainer import DistillationTrainer
 from gemini_tf.models.listwise_trainer import ImageListwiseTrainer, ListwiseTrainer
 from gemini_tf.preprocessing.text import TextPreprocessor
 from gemini_tf.training.loop import FitSettings, adamw
@@ -156,6 +160,45 @@ class ImageListwiseRecipe(Recipe):
 
     def trainer(self, model, settings, total_steps):
         trainer = ImageListwiseTrainer(model)
+        trainer.compile(optimizer=adamw(settings.learning_rate, total_steps, settings.weight_decay))
+        return trainer
+
+
+class DistillationRecipe(Recipe):
+    """`base`'s data (view, dataset, vocabulary texts), with a frozen `teacher` model teaching:
+    L = kd_weight * KD + (1 - kd_weight) * the student's own contrastive (or binary) loss."""
+
+    name = "distill"
+    LAYOUTS = {"listwise": "groups", "contrastive": "captions", "binary": "pairs"}
+
+    def __init__(self, base: Recipe, teacher: keras.Model, kd_weight: float, temperature: float):
+        if base.name not in self.LAYOUTS:
+            raise ValueError(f"distillation reads the data of matching {list(self.LAYOUTS)}; got {base.name!r}.")
+        self.base, self.teacher = base, teacher
+        self.kd_weight, self.temperature = kd_weight, temperature
+        self.drop_remainder = base.drop_remainder
+
+    def view(self, source, part):
+        return self.base.view(source, part)
+
+    def texts(self, view):
+        return self.base.texts(view)
+
+    def dataset(self, view, preprocessor, image_size, settings, training):
+        return self.base.dataset(view, preprocessor, image_size, settings, training)
+
+    def steps_per_epoch(self, view, settings):
+        return self.base.steps_per_epoch(view, settings)
+
+    def trainer(self, model, settings, total_steps):
+        trainer = DistillationTrainer(
+            model,
+            self.teacher,
+            self.LAYOUTS[self.base.name],
+            kd_weight=self.kd_weight,
+            temperature=self.temperature,
+            seed=settings.seed,
+        )
         trainer.compile(optimizer=adamw(settings.learning_rate, total_steps, settings.weight_decay))
         return trainer
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import keras
 
@@ -30,6 +31,9 @@ from gemini_tf.training.loop import FitSettings, fit, get_strategy, history_dict
 from gemini_tf.training.multi_worker import is_chief
 from gemini_tf.training.pretrained import frozen, open_init
 from gemini_tf.training.recipes import recipe_for
+
+if TYPE_CHECKING:
+    from gemini_tf.training.distill import Teacher
 
 
 def train(
@@ -62,6 +66,7 @@ def train(
     verbose: int | str = "auto",
     build_model: Callable[[GeminiConfig], keras.Model] = gemini_model,
     pretraining: dict | None = None,
+    teacher: Teacher | None = None,
 ) -> GeminiBundle:
     """Trains a model and saves a bundle in `output_dir`; returns the `GeminiBundle`.
 
@@ -101,27 +106,39 @@ def train(
         strict, allow_outside_root: bad-row handling of files on disk.
         build_model: builds the Keras model from the config (baselines swap it).
         pretraining: recorded in the bundle (`pretrain` says which objective made it).
+        teacher: distil this teacher into the model (`training.distill`): the
+            teacher's vocabulary and inputs, `preset`'s sizes, L = λ·KD + (1−λ)·CL.
     """
     settings = FitSettings(
         epochs, batch_size, learning_rate, strategy=strategy, precision=precision, seed=seed, verbose=verbose
     )
     # First: MultiWorkerMirroredStrategy must exist before TensorFlow runs any op.
     distribution = get_strategy(settings.strategy)
+    if init and teacher:
+        raise ValueError("--init and --teacher exclude each other: a student starts from scratch.")
     start = open_init(init) if init else None
     requested = {**({"fusion": fusion} if fusion else {}), **(config_overrides or {})}
-    config = start.config(task, preset, requested) if start else config_for(preset, task, requested)
+    if teacher:
+        config = teacher.student_config(preset, requested)
+    elif start:
+        config = start.config(task, preset, requested)
+    else:
+        config = config_for(preset, task, requested)
     keras.utils.set_random_seed(seed)
     source = _source(data, config, task, train_scenes, validation_scenes, group_size, train_style, seed, verbose)
     if not isinstance(source, DataSource):
         source = open_source(data, strict=strict, allow_outside_root=allow_outside_root, progress=bool(verbose))
     recipe = recipe_for(matching, source, task, curriculum)
+    if teacher:
+        recipe = teacher.recipe(recipe)
+        pretraining = {**(pretraining or {}), "distillation": teacher.record()}
 
     train_view, validation_view = (
         recipe.view(source, part).first((max_examples or {}).get(part)) for part in ("train", "validation")
     )
     _check_enough(source, train_view, validation_view, settings.batch_size)
-    if start:
-        vocabulary = start.vocabulary(vocabulary_size)
+    if start or teacher:  # the vocabulary the pre-trained weights (or the teacher) tokenize with
+        vocabulary = (start or teacher).vocabulary(vocabulary_size)
     else:
         vocabulary = learn_vocabulary([*recipe.texts(train_view), *vocabulary_texts], vocabulary_size or 1000)
     preprocessor = TextPreprocessor(vocabulary, config.sequence_length)

@@ -1,0 +1,181 @@
+"""`DistillationTrainer`: a student `GeminiModel` learns from a frozen teacher, L = λ·KD + (1−λ)·CL.
+
+Teacher and student read the same batch (the student is built with the
+teacher's vocabulary, sequence length and image size). The teacher runs in
+inference mode on the fly and never trains. Per batch layout (the one its
+recipe's data has):
+
+* "captions" — (token_ids, images, image_ids), photos with captions:
+  KD = similarity KD (in-batch image->text and text->image softmaxes)
+       + match KD on the ITM pairs mined from the *teacher's* similarities
+       (both models score the same pairs); CL = the student's ITC loss.
+* "groups" — ((token_ids [B, G, L], images), labels), Shapes one-difference
+  groups: KD = similarity KD of the true captions + match KD on every caption
+  of the group; CL = the student's ITC loss on the true captions.
+* "pairs" — ((token_ids, images), labels), labelled statements (classify):
+  KD = match KD of the classification logits; CL = the student's binary
+  cross-entropy on the labels (a statement may be false, so in-batch
+  contrast has no targets here).
+
+λ = 0 trains on CL alone and λ = 1 on KD alone, exactly. The KD terms are
+`models.distillation`'s; CL is the student's own `ContrastiveHead` loss.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from gemini_tf.models.contrastive import sample_hard_negatives
+from gemini_tf.models.contrastive_trainer import balanced_accuracy, matching_rows
+from gemini_tf.models.distillation import binary_kd_loss, similarity_kd_loss
+from gemini_tf.models.gemini import GeminiModel
+
+LAYOUTS = ("captions", "groups", "pairs")
+
+
+@keras.saving.register_keras_serializable(package="gemini_tf")
+class DistillationTrainer(keras.Model):
+    """Trains `student` to match `teacher` (see the module docstring for what each layout distils).
+
+    Args:
+        student: the `GeminiModel` to train; what you save and deploy.
+        teacher: a trained `GeminiModel` with the same inputs; frozen here.
+        layout: "captions", "groups" or "pairs": what the batches hold.
+        kd_weight: λ in [0, 1], the weight of the distillation term.
+        temperature: T of the softened distributions (KD terms are scaled by T²).
+        seed: seed of the hard-negative sampler ("captions").
+    """
+
+    def __init__(
+        self,
+        student: GeminiModel,
+        teacher: GeminiModel,
+        layout: str,
+        kd_weight: float = 0.5,
+        temperature: float = 2.0,
+        seed: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if layout not in LAYOUTS:
+            raise ValueError(f"Unknown layout {layout!r}; choose one of {list(LAYOUTS)}.")
+        if not 0.0 <= kd_weight <= 1.0:
+            raise ValueError(f"kd_weight (lambda) must be in [0, 1], got {kd_weight}.")
+        if temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {temperature}.")
+        self.student = student
+        self.teacher = teacher
+        teacher.trainable = False
+        if layout != "pairs":
+            student.contrastive_head.trainable = True  # its scale trains under the student's ITC loss
+        self.layout = layout
+        self.kd_weight = kd_weight
+        self.temperature = temperature
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        own = "bce_loss" if layout == "pairs" else "itc_loss"
+        self.kd_loss_tracker = keras.metrics.Mean(name="kd_loss")
+        self.own_loss_tracker = keras.metrics.Mean(name=own)
+        # Share of pairs where student and teacher take the same match / no-match decision.
+        self.agreement_tracker = keras.metrics.Mean(name="agreement")
+        self.accuracy_tracker = keras.metrics.Mean(name="accuracy")  # balanced, of the student's decisions
+        self.built = True  # every weight is the student's or the teacher's, both built
+
+    def call(self, inputs, training=None):
+        if self.layout == "captions":
+            return self._captions(*inputs, training=training)
+        if self.layout == "groups":
+            return self._groups(*inputs, training=training)
+        token_ids, images = inputs
+        return {
+            "match": {
+                "student": self._match(self.student, token_ids, images, training),
+                "teacher": self._match(self.teacher, token_ids, images, False),
+            }
+        }
+
+    @staticmethod
+    def _match(model, token_ids, images, training):
+        text, image = model.text_encoder(token_ids, training=training), model.image_encoder(images, training=training)
+        return model.match_logits(text, token_ids, image, training=training)
+
+    def _captions(self, token_ids, images, image_ids, training=None):
+        image_ids = ops.reshape(image_ids, (-1,))
+        outputs = {"match": {}, "similarity": {}, "image_ids": image_ids}
+        encoded = {}
+        for role, model, mode in (("teacher", self.teacher, False), ("student", self.student, training)):
+            text, image = model.text_encoder(token_ids, training=mode), model.image_encoder(images, training=mode)
+            encoded[role] = (text, image)
+            outputs["similarity"][role] = model.similarities(text["pooled"], image["pooled"])
+        teacher_logits = self.teacher.contrastive_head(outputs["similarity"]["teacher"])
+        negative_text = sample_hard_negatives(teacher_logits, image_ids, self.seed_generator)
+        negative_image = sample_hard_negatives(ops.transpose(teacher_logits), image_ids, self.seed_generator)
+        for role, model, mode in (("teacher", self.teacher, False), ("student", self.student, training)):
+            text, image = encoded[role]
+            rows_text, rows_token_ids, rows_image, labels = matching_rows(
+                text, token_ids, image, image_ids, negative_text, negative_image
+            )
+            outputs["match"][role] = model.match_logits(rows_text, rows_token_ids, rows_image, training=mode)
+        outputs["labels"] = labels
+        return outputs
+
+    def _groups(self, token_ids, images, training=None):
+        batch, group, length = ops.shape(token_ids)[0], ops.shape(token_ids)[1], ops.shape(token_ids)[2]
+        token_ids = ops.reshape(token_ids, (batch * group, length))
+        outputs = {"match": {}, "similarity": {}, "image_ids": ops.arange(batch)}
+        for role, model, mode in (("teacher", self.teacher, False), ("student", self.student, training)):
+            text, image = model.text_encoder(token_ids, training=mode), model.image_encoder(images, training=mode)
+            repeated = {k: ops.repeat(v, group, axis=0) for k, v in image.items()}
+            outputs["match"][role] = model.match_logits(text, token_ids, repeated, training=mode)
+            outputs["similarity"][role] = model.similarities(text["pooled"][::group], image["pooled"])
+        return outputs
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        match = y_pred["match"]
+        kd = binary_kd_loss(match["teacher"], match["student"], self.temperature)
+        if self.layout == "pairs":
+            labels = ops.cast(ops.reshape(y, (-1,)), match["student"].dtype)
+            own = ops.mean(keras.losses.binary_crossentropy(labels[:, None], match["student"][:, None], True))
+        else:
+            similarity, image_ids = y_pred["similarity"], y_pred["image_ids"]
+            kd = kd + similarity_kd_loss(
+                self.teacher.contrastive_head(similarity["teacher"]),
+                self.student.contrastive_head(similarity["student"]),
+                image_ids,
+                self.temperature,
+            )
+            own = self.student.contrastive_head.contrastive_loss(similarity["student"], image_ids)
+            labels = y_pred["labels"] if self.layout == "captions" else ops.reshape(ops.cast(y, "float32"), (-1,))
+        self.kd_loss_tracker.update_state(kd)
+        self.own_loss_tracker.update_state(own)
+        agreement = ops.equal(match["teacher"] > 0, match["student"] > 0)
+        self.agreement_tracker.update_state(ops.mean(ops.cast(agreement, "float32")))
+        self.accuracy_tracker.update_state(balanced_accuracy(labels, match["student"]))
+        return self.kd_weight * kd + (1.0 - self.kd_weight) * own
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        return self.get_metrics_result()
+
+    @property
+    def metrics(self):
+        trackers = [self.kd_loss_tracker, self.own_loss_tracker, self.agreement_tracker, self.accuracy_tracker]
+        return [*super().metrics, *trackers]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "student": keras.layers.serialize(self.student),
+            "teacher": keras.layers.serialize(self.teacher),
+            "layout": self.layout,
+            "kd_weight": self.kd_weight,
+            "temperature": self.temperature,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        for role in ("student", "teacher"):
+            config[role] = keras.layers.deserialize(config[role], custom_objects=custom_objects)
+        return cls(**config)

@@ -1,0 +1,130 @@
+"""`distill`: a small student learns from a trained teacher bundle, L = λ·KD + (1−λ)·CL.
+
+The student reads exactly what the teacher reads — its vocabulary, sequence
+length, image size, task and (by default) training data — and takes its widths
+and depths from `preset` ("tiny" by default). Training is the ordinary `train`
+run of that data, with the recipe wrapped in a `DistillationRecipe` (the
+teacher frozen, scored on the fly; see `models.distillation_trainer`). The
+student is an ordinary bundle: evaluate, index, retrieve, export and TFLite
+work on it unchanged, and its `pretraining` record names its teacher.
+
+    distill("saved_models/tiny_student", "saved_models/small_grounded", kd_weight=0.5)
+"""
+
+from __future__ import annotations
+
+import os
+
+from gemini_tf.bundle import GeminiBundle
+from gemini_tf.bundle import load as load_bundle
+from gemini_tf.config import PRESET_SIZE_FIELDS, GeminiConfig, preset_fields
+from gemini_tf.training.recipes import DistillationRecipe, Recipe
+from gemini_tf.training.train import train
+
+# Generated data a teacher may have been trained on: `train` regenerates it by name.
+GENERATED = ("shapes", "nlvr_world")
+# What the student must share with its teacher: the same batches feed both.
+SHARED_INPUTS = ("image_size", "patch_size", "sequence_length")
+
+
+class Teacher:
+    """A trained bundle that teaches a student (what `train(teacher=...)` takes).
+
+    Args:
+        path: the teacher's bundle folder.
+        kd_weight: λ in [0, 1]: 0 trains on the student's own loss alone, 1 on KD alone.
+        temperature: T of the softened distributions.
+    """
+
+    def __init__(self, path: str, kd_weight: float = 0.5, temperature: float = 2.0):
+        if not 0.0 <= kd_weight <= 1.0:
+            raise ValueError(f"--lambda must be in [0, 1], got {kd_weight}.")
+        if temperature <= 0:
+            raise ValueError(f"--temperature must be positive, got {temperature}.")
+        self.path = path
+        self.bundle: GeminiBundle = load_bundle(path)
+        self.kd_weight = kd_weight
+        self.temperature = temperature
+
+    @property
+    def task(self) -> str:
+        return self.bundle.config.task
+
+    def data(self) -> str:
+        """What the teacher was trained on: a generated source's name or the dataset's path."""
+        spec = self.bundle.data
+        if spec.get("kind") in GENERATED:
+            return spec["kind"]
+        if "path" not in spec:
+            raise ValueError(f"--teacher {self.path} does not record its training data; pass --data.")
+        return spec["path"]
+
+    def student_config(self, preset: str | None, requested: dict) -> GeminiConfig:
+        """The teacher's config with the widths and depths of `preset` (default "tiny") and the
+        `requested` options (fusion, ...); the inputs must stay the teacher's."""
+        teacher = self.bundle.config.to_dict()
+        changed = [
+            f"{key} {value!r} (the teacher's: {teacher[key]!r})"
+            for key, value in requested.items()
+            if key in SHARED_INPUTS and _as_list(value) != _as_list(teacher[key])
+        ]
+        if changed:
+            raise ValueError(
+                f"the student reads the teacher's batches, so it keeps the teacher's inputs; got {', '.join(changed)}."
+            )
+        sizes = preset_fields(preset or "tiny")
+        return GeminiConfig.from_dict({**teacher, **sizes, **requested, "dropout": requested.get("dropout", 0.0)})
+
+    def vocabulary(self, vocabulary_size: int | None = None) -> list[str]:
+        """The teacher's vocabulary (the student tokenizes like the teacher)."""
+        vocabulary = self.bundle.preprocessor.vocabulary
+        if vocabulary_size not in (None, len(vocabulary)):
+            raise ValueError(
+                f"the student keeps the teacher's {len(vocabulary)}-token vocabulary; drop --vocabulary-size."
+            )
+        return vocabulary
+
+    def recipe(self, base: Recipe) -> DistillationRecipe:
+        """`base`'s data, taught by this teacher."""
+        return DistillationRecipe(base, self.bundle.model, self.kd_weight, self.temperature)
+
+    def record(self) -> dict:
+        """What the student's bundle records about its teacher."""
+        return {
+            "teacher": os.path.abspath(self.path),
+            "kd_weight": self.kd_weight,
+            "temperature": self.temperature,
+            "teacher_sizes": {key: self.bundle.config.to_dict()[key] for key in PRESET_SIZE_FIELDS},
+        }
+
+
+def distill(
+    output_dir: str,
+    teacher: str,
+    *,
+    kd_weight: float = 0.5,
+    temperature: float = 2.0,
+    preset: str = "tiny",
+    data: str | None = None,
+    **train_options,
+) -> GeminiBundle:
+    """Trains a `preset` student from the `teacher` bundle and saves it in `output_dir`.
+
+    Args:
+        output_dir: the student's bundle folder.
+        teacher: the teacher's bundle folder.
+        kd_weight: λ, the weight of the distillation term (`Teacher`).
+        temperature: T of the distillation term.
+        preset: the student's widths and depths.
+        data: what to train on (default: the teacher's training data).
+        **train_options: `train`'s fit and data options (epochs, batch_size,
+            learning_rate, train_scenes, matching, fusion, ...).
+    """
+    teaching = Teacher(teacher, kd_weight, temperature)
+    return train(
+        output_dir, data or teaching.data(), task=teaching.task, preset=preset, teacher=teaching, **train_options
+    )
+
+
+def _as_list(value) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
