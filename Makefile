@@ -20,10 +20,10 @@ quickstart: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check gemini_tf tests benchmarks
 	$(BIN)/ruff format --check gemini_tf tests benchmarks
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -m slow -n 2 --dist loadfile
 
 # Re-run every notebook in place at full size (commits real outputs).
 notebooks: $(STAMP)

@@ -30,6 +30,7 @@ _NAMES = {
     "gemini_tf.models.contrastive": ["infonce_loss", "sample_hard_negatives", "sigmoid_loss"],
     "gemini_tf.models.contrastive_head": ["ContrastiveHead"],
     "gemini_tf.models.contrastive_trainer": ["ContrastiveTrainer"],
+    "gemini_tf.models.distillation_trainer": ["DistillationTrainer"],
     "gemini_tf.models.fusion": ["ConcatFusion", "CrossAttentionFusion"],
     "gemini_tf.models.gemini": ["GeminiModel", "gemini_model"],
     "gemini_tf.models.grounded_fusion": ["GroundedFusion"],
@@ -45,6 +46,7 @@ _NAMES = {
         "preprocess_images",
     ],
     "gemini_tf.training": ["FitSettings", "fit", "get_strategy", "train"],
+    "gemini_tf.training.distill": ["Teacher", "distill"],
 }
 _MODULES = {
     "shapes": "gemini_tf.data.shapes",

@@ -127,9 +127,10 @@ PRESETS = {
 }
 
 
-def preset_fields(name: str) -> dict:
-    """The widths and depths (`PRESET_SIZE_FIELDS`) of preset `name`."""
-    config = GeminiConfig.from_preset(name).to_dict()
+def preset_fields(name: str, **overrides) -> dict:
+    """The widths and depths (`PRESET_SIZE_FIELDS`) of preset `name` (with `overrides`, e.g. a patch
+    size that changes the stem)."""
+    config = GeminiConfig.from_preset(name, **overrides).to_dict()
     return {key: config[key] for key in PRESET_SIZE_FIELDS}
 
 

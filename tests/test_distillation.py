@@ -104,6 +104,19 @@ def test_lambda_mixes_the_two_losses_on_mined_caption_batches(models_and_groups)
     assert total == pytest.approx(0.25 * kd + 0.75 * own, rel=1e-5)
 
 
+def test_classification_distils_the_logits_and_keeps_binary_cross_entropy(models_and_groups):
+    teacher, student, (token_ids, images), _ = models_and_groups
+    inputs, labels = (token_ids[:, 0], images), np.array([1, 0, 1, 1, 0, 0, 1, 0], np.float32)
+    own = DistillationTrainer(student, teacher, "pairs", 0.0)
+    probabilities = np.clip(student.predict(list(inputs), verbose=0)[:, -1], 1e-7, 1 - 1e-7)
+    expected = -np.mean(labels * np.log(probabilities) + (1 - labels) * np.log(1 - probabilities))
+    assert _loss(own, inputs, labels) == pytest.approx(expected, rel=1e-4)
+    kd = DistillationTrainer(student, teacher, "pairs", 1.0, temperature=1.0)
+    t, s = (m.predict(list(inputs), verbose=0)[:, -1] for m in (teacher, student))
+    bernoulli = np.mean(t * np.log(t / s) + (1 - t) * np.log((1 - t) / (1 - s)))
+    assert _loss(kd, inputs, labels) == pytest.approx(bernoulli, rel=1e-3, abs=1e-6)
+
+
 def test_the_teacher_does_not_change_while_the_student_learns(models_and_groups):
     teacher, student, inputs, labels = models_and_groups
     before = [w.copy() for w in teacher.get_weights()]

@@ -72,8 +72,8 @@ class Teacher:
             raise ValueError(
                 f"the student reads the teacher's batches, so it keeps the teacher's inputs; got {', '.join(changed)}."
             )
-        sizes = preset_fields(preset or "tiny")
-        return GeminiConfig.from_dict({**teacher, **sizes, **requested, "dropout": requested.get("dropout", 0.0)})
+        sizes = preset_fields(preset or "tiny", patch_size=teacher["patch_size"])
+        return GeminiConfig.from_dict({**teacher, **sizes, **requested})
 
     def vocabulary(self, vocabulary_size: int | None = None) -> list[str]:
         """The teacher's vocabulary (the student tokenizes like the teacher)."""
