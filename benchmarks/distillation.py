@@ -24,6 +24,7 @@ import time
 import gemini_tf
 from gemini_tf.data.paths import data_dir
 from gemini_tf.evaluation import evaluate
+from gemini_tf.models.distillation_trainer import STUDENT_LOSSES
 from gemini_tf.training.distill import distill
 
 from results_file import merge_results
@@ -50,6 +51,7 @@ def main() -> None:
     parser.add_argument("--teacher", required=True, help="the teacher bundle (trained with the README's recipe)")
     parser.add_argument("--lambdas", type=float, nargs="*", default=[0.0, 0.25, 0.5, 0.75, 1.0])
     parser.add_argument("--temperature", type=float, default=2.0)
+    parser.add_argument("--student-loss", choices=STUDENT_LOSSES, default="contrastive")
     parser.add_argument("--no-teacher", action="store_true", help="also train the student without a teacher")
     parser.add_argument("--fusion-layers", type=int, default=None, help="the student's fusion depth")
     parser.add_argument("--output-dir", default="saved_models/distillation")
@@ -72,7 +74,10 @@ def main() -> None:
         },
     )
 
-    runs = [(f"lambda_{lam:g}", lam) for lam in args.lambdas] + ([("no_teacher", None)] if args.no_teacher else [])
+    suffix = "" if args.student_loss == "contrastive" else f"_{args.student_loss}"
+    runs = [(f"lambda_{lam:g}{suffix}", lam) for lam in args.lambdas] + (
+        [("no_teacher", None)] if args.no_teacher else []
+    )
     for name, lam in runs:
         output = os.path.join(args.output_dir, args.data, name)
         start = time.time()
@@ -93,6 +98,7 @@ def main() -> None:
                 args.teacher,
                 kd_weight=lam,
                 temperature=args.temperature,
+                student_loss=args.student_loss,
                 preset="tiny",
                 config_overrides=overrides,
                 **recipe,
@@ -101,6 +107,7 @@ def main() -> None:
         result = {
             "kd_weight": lam,
             "temperature": args.temperature if lam is not None else None,
+            "student_loss": args.student_loss if lam is not None else None,
             "parameters": bundle.model.count_params(),
             "train_minutes": minutes,
             **scores(bundle, args.data, path),

@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     from gemini_tf.data.shapes import STYLES
     from gemini_tf.data.splits import PARTS
     from gemini_tf.export.tflite import QUANTIZATIONS
+    from gemini_tf.models.distillation_trainer import STUDENT_LOSSES
     from gemini_tf.retrieval import ANN_THRESHOLD, KINDS, SEARCH_MODES
     from gemini_tf.training.loop import PRECISIONS, STRATEGIES
     from gemini_tf.training.pretrain import OBJECTIVES, WORLDS
@@ -219,6 +220,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     distill.add_argument(
         "--temperature", type=float, default=2.0, help="temperature of the softened distributions (default: 2)"
+    )
+    distill.add_argument(
+        "--student-loss",
+        choices=STUDENT_LOSSES,
+        default="contrastive",
+        help="the student's own term: contrastive (its InfoNCE / sigmoid loss) or task (that plus the matching "
+        "loss its recipe trains with alone; lambda 0 is then the no-teacher run) (default: contrastive)",
     )
     distill.add_argument("--matching", choices=MATCHING, default=None, help="whose data layout (default: as train)")
     _add_fit_arguments(distill, learning_rate=5e-4)
@@ -544,6 +552,7 @@ def _distill(args) -> int:
         args.teacher,
         kd_weight=args.kd_weight,
         temperature=args.temperature,
+        student_loss=args.student_loss,
         preset=args.preset,
         data=args.data,
         fusion=args.fusion,

@@ -93,6 +93,13 @@ def test_lambda_0_and_1_reduce_exactly_to_the_single_losses(models_and_groups):
     assert losses[0.5] == pytest.approx(0.5 * losses[0] + 0.5 * losses[1], rel=1e-5)
 
 
+def test_with_the_task_loss_lambda_0_is_the_no_teacher_listwise_loss(models_and_groups):
+    teacher, student, inputs, labels = models_and_groups
+    alone = ListwiseTrainer(student, itc_weight=1.0)
+    distilled = DistillationTrainer(student, teacher, "groups", 0.0, student_loss="task")
+    assert _loss(distilled, inputs, labels) == pytest.approx(_loss(alone, inputs, labels), rel=1e-5)
+
+
 def test_lambda_mixes_the_two_losses_on_mined_caption_batches(models_and_groups):
     teacher, student, (token_ids, images), _ = models_and_groups
     inputs = (token_ids[:, 0], images, np.array([0, 0, 1, 2, 3, 4, 5, 6]))  # two captions of image 0
@@ -100,7 +107,7 @@ def test_lambda_mixes_the_two_losses_on_mined_caption_batches(models_and_groups)
     outputs = trainer(inputs, training=False)
     assert outputs["match"]["student"].shape == (3 * len(images),)
     total = float(trainer.compute_loss(y_pred=outputs))
-    kd, own = (float(m.result()) for m in (trainer.kd_loss_tracker, trainer.own_loss_tracker))
+    kd, own = (float(m.result()) for m in (trainer.kd_loss_tracker, trainer.student_loss_tracker))
     assert total == pytest.approx(0.25 * kd + 0.75 * own, rel=1e-5)
 
 
@@ -150,7 +157,8 @@ def test_bad_lambda_temperature_or_layout_fail_clearly(models_and_groups):
         DistillationTrainer(student, teacher, "groups", 0.5, temperature=0.0)
     with pytest.raises(ValueError, match="layout"):
         DistillationTrainer(student, teacher, "pixels")
-    assert not isinstance(DistillationTrainer(student, teacher, "groups"), ListwiseTrainer)
+    with pytest.raises(ValueError, match="student_loss"):
+        DistillationTrainer(student, teacher, "groups", student_loss="labels")
 
 
 def test_a_distilled_student_is_an_ordinary_bundle(trained_bundle, tmp_path):
@@ -173,7 +181,7 @@ def test_a_distilled_student_is_an_ordinary_bundle(trained_bundle, tmp_path):
         student.config.fusion == "concat" and student.preprocessor.vocabulary == trained_bundle.preprocessor.vocabulary
     )
     assert student.pretraining["distillation"]["kd_weight"] == 0.5
-    assert {"kd_loss", "itc_loss", "agreement"} <= set(student.history)
+    assert {"kd_loss", "student_loss", "agreement"} <= set(student.history)
     pairs = shapes.make_pairs(4, "test", seed=3)
     reloaded = load(str(tmp_path / "student"))
     np.testing.assert_allclose(

@@ -19,6 +19,11 @@ recipe's data has):
 
 λ = 0 trains on CL alone and λ = 1 on KD alone, exactly. The KD terms are
 `models.distillation`'s; CL is the student's own `ContrastiveHead` loss.
+
+`student_loss="task"` widens CL to the whole loss the student's recipe trains
+with when alone: ITC + the listwise group loss ("groups") or ITC + ITM on the
+mined pairs ("captions"). Then λ = 0 is exactly the no-teacher run, and the
+teacher adds to the labels instead of replacing the matching loss.
 """
 
 from __future__ import annotations
@@ -27,11 +32,14 @@ import keras
 from keras import ops
 
 from gemini_tf.models.contrastive import sample_hard_negatives
-from gemini_tf.models.contrastive_trainer import balanced_accuracy, matching_rows
+from gemini_tf.models.contrastive_trainer import balanced_accuracy, itm_loss, matching_rows
 from gemini_tf.models.distillation import binary_kd_loss, similarity_kd_loss
 from gemini_tf.models.gemini import GeminiModel
+from gemini_tf.models.listwise_trainer import group_matching_loss
 
 LAYOUTS = ("captions", "groups", "pairs")
+# The student's own term: the contrastive (ITC) loss alone, or the whole loss of its recipe.
+STUDENT_LOSSES = ("contrastive", "task")
 
 
 @keras.saving.register_keras_serializable(package="gemini_tf")
@@ -44,6 +52,9 @@ class DistillationTrainer(keras.Model):
         layout: "captions", "groups" or "pairs": what the batches hold.
         kd_weight: λ in [0, 1], the weight of the distillation term.
         temperature: T of the softened distributions (KD terms are scaled by T²).
+        student_loss: "contrastive" (CL = the student's ITC loss) or "task"
+            (CL = ITC + its recipe's matching loss); "pairs" always uses binary
+            cross-entropy.
         seed: seed of the hard-negative sampler ("captions").
     """
 
@@ -54,6 +65,7 @@ class DistillationTrainer(keras.Model):
         layout: str,
         kd_weight: float = 0.5,
         temperature: float = 2.0,
+        student_loss: str = "contrastive",
         seed: int | None = None,
         **kwargs,
     ):
@@ -64,6 +76,8 @@ class DistillationTrainer(keras.Model):
             raise ValueError(f"kd_weight (lambda) must be in [0, 1], got {kd_weight}.")
         if temperature <= 0:
             raise ValueError(f"temperature must be positive, got {temperature}.")
+        if student_loss not in STUDENT_LOSSES:
+            raise ValueError(f"Unknown student_loss {student_loss!r}; choose one of {list(STUDENT_LOSSES)}.")
         self.student = student
         self.teacher = teacher
         teacher.trainable = False
@@ -72,11 +86,11 @@ class DistillationTrainer(keras.Model):
         self.layout = layout
         self.kd_weight = kd_weight
         self.temperature = temperature
+        self.student_loss = student_loss
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
-        own = "bce_loss" if layout == "pairs" else "itc_loss"
         self.kd_loss_tracker = keras.metrics.Mean(name="kd_loss")
-        self.own_loss_tracker = keras.metrics.Mean(name=own)
+        self.student_loss_tracker = keras.metrics.Mean(name="student_loss")  # the (1 - λ) term
         # Share of pairs where student and teacher take the same match / no-match decision.
         self.agreement_tracker = keras.metrics.Mean(name="agreement")
         self.accuracy_tracker = keras.metrics.Mean(name="accuracy")  # balanced, of the student's decisions
@@ -147,8 +161,13 @@ class DistillationTrainer(keras.Model):
             )
             own = self.student.contrastive_head.contrastive_loss(similarity["student"], image_ids)
             labels = y_pred["labels"] if self.layout == "captions" else ops.reshape(ops.cast(y, "float32"), (-1,))
+            if self.student_loss == "task" and self.layout == "captions":
+                own = own + itm_loss(labels, match["student"])
+            elif self.student_loss == "task":
+                grouped = ops.cast(y, match["student"].dtype)
+                own = own + ops.mean(group_matching_loss(grouped, ops.reshape(match["student"], ops.shape(grouped))))
         self.kd_loss_tracker.update_state(kd)
-        self.own_loss_tracker.update_state(own)
+        self.student_loss_tracker.update_state(own)
         agreement = ops.equal(match["teacher"] > 0, match["student"] > 0)
         self.agreement_tracker.update_state(ops.mean(ops.cast(agreement, "float32")))
         self.accuracy_tracker.update_state(balanced_accuracy(labels, match["student"]))
@@ -159,7 +178,7 @@ class DistillationTrainer(keras.Model):
 
     @property
     def metrics(self):
-        trackers = [self.kd_loss_tracker, self.own_loss_tracker, self.agreement_tracker, self.accuracy_tracker]
+        trackers = [self.kd_loss_tracker, self.student_loss_tracker, self.agreement_tracker, self.accuracy_tracker]
         return [*super().metrics, *trackers]
 
     def get_config(self):
@@ -170,6 +189,7 @@ class DistillationTrainer(keras.Model):
             "layout": self.layout,
             "kd_weight": self.kd_weight,
             "temperature": self.temperature,
+            "student_loss": self.student_loss,
             "seed": self.seed,
         }
 

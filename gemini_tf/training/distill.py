@@ -18,6 +18,7 @@ import os
 from gemini_tf.bundle import GeminiBundle
 from gemini_tf.bundle import load as load_bundle
 from gemini_tf.config import PRESET_SIZE_FIELDS, GeminiConfig, preset_fields
+from gemini_tf.models.distillation_trainer import STUDENT_LOSSES
 from gemini_tf.training.recipes import DistillationRecipe, Recipe
 from gemini_tf.training.train import train
 
@@ -34,17 +35,23 @@ class Teacher:
         path: the teacher's bundle folder.
         kd_weight: λ in [0, 1]: 0 trains on the student's own loss alone, 1 on KD alone.
         temperature: T of the softened distributions.
+        student_loss: the student's own term: "contrastive" (its ITC loss, the documents'
+            L_CL) or "task" (ITC + its recipe's matching loss; λ = 0 is then the
+            no-teacher run).
     """
 
-    def __init__(self, path: str, kd_weight: float = 0.5, temperature: float = 2.0):
+    def __init__(self, path: str, kd_weight: float = 0.5, temperature: float = 2.0, student_loss: str = "contrastive"):
         if not 0.0 <= kd_weight <= 1.0:
             raise ValueError(f"--lambda must be in [0, 1], got {kd_weight}.")
         if temperature <= 0:
             raise ValueError(f"--temperature must be positive, got {temperature}.")
+        if student_loss not in STUDENT_LOSSES:
+            raise ValueError(f"Unknown --student-loss {student_loss!r}; choose one of {list(STUDENT_LOSSES)}.")
         self.path = path
         self.bundle: GeminiBundle = load_bundle(path)
         self.kd_weight = kd_weight
         self.temperature = temperature
+        self.student_loss = student_loss
 
     @property
     def task(self) -> str:
@@ -86,7 +93,7 @@ class Teacher:
 
     def recipe(self, base: Recipe) -> DistillationRecipe:
         """`base`'s data, taught by this teacher."""
-        return DistillationRecipe(base, self.bundle.model, self.kd_weight, self.temperature)
+        return DistillationRecipe(base, self.bundle.model, self.kd_weight, self.temperature, self.student_loss)
 
     def record(self) -> dict:
         """What the student's bundle records about its teacher."""
@@ -94,6 +101,7 @@ class Teacher:
             "teacher": os.path.abspath(self.path),
             "kd_weight": self.kd_weight,
             "temperature": self.temperature,
+            "student_loss": self.student_loss,
             "teacher_sizes": {key: self.bundle.config.to_dict()[key] for key in PRESET_SIZE_FIELDS},
         }
 
@@ -104,6 +112,7 @@ def distill(
     *,
     kd_weight: float = 0.5,
     temperature: float = 2.0,
+    student_loss: str = "contrastive",
     preset: str = "tiny",
     data: str | None = None,
     **train_options,
@@ -115,12 +124,13 @@ def distill(
         teacher: the teacher's bundle folder.
         kd_weight: λ, the weight of the distillation term (`Teacher`).
         temperature: T of the distillation term.
+        student_loss: "contrastive" or "task" (`Teacher`).
         preset: the student's widths and depths.
         data: what to train on (default: the teacher's training data).
         **train_options: `train`'s fit and data options (epochs, batch_size,
             learning_rate, train_scenes, matching, fusion, ...).
     """
-    teaching = Teacher(teacher, kd_weight, temperature)
+    teaching = Teacher(teacher, kd_weight, temperature, student_loss)
     return train(
         output_dir, data or teaching.data(), task=teaching.task, preset=preset, teacher=teaching, **train_options
     )

@@ -166,16 +166,17 @@ class ImageListwiseRecipe(Recipe):
 
 class DistillationRecipe(Recipe):
     """`base`'s data (view, dataset, vocabulary texts), with a frozen `teacher` model teaching:
-    L = kd_weight * KD + (1 - kd_weight) * the student's own contrastive (or binary) loss."""
+    L = kd_weight * KD + (1 - kd_weight) * the student's own loss (`student_loss`: its contrastive
+    loss, or its whole recipe loss; binary cross-entropy on labelled pairs)."""
 
     name = "distill"
     LAYOUTS = {"listwise": "groups", "contrastive": "captions", "binary": "pairs"}
 
-    def __init__(self, base: Recipe, teacher: keras.Model, kd_weight: float, temperature: float):
+    def __init__(self, base: Recipe, teacher: keras.Model, kd_weight: float, temperature: float, student_loss: str):
         if base.name not in self.LAYOUTS:
             raise ValueError(f"distillation reads the data of matching {list(self.LAYOUTS)}; got {base.name!r}.")
         self.base, self.teacher = base, teacher
-        self.kd_weight, self.temperature = kd_weight, temperature
+        self.kd_weight, self.temperature, self.student_loss = kd_weight, temperature, student_loss
         self.drop_remainder = base.drop_remainder
 
     def view(self, source, part):
@@ -197,6 +198,7 @@ class DistillationRecipe(Recipe):
             self.LAYOUTS[self.base.name],
             kd_weight=self.kd_weight,
             temperature=self.temperature,
+            student_loss=self.student_loss,
             seed=settings.seed,
         )
         trainer.compile(optimizer=adamw(settings.learning_rate, total_steps, settings.weight_decay))
