@@ -18,7 +18,7 @@ import gemini_tf
 from gemini_tf.data import shapes
 from gemini_tf.export.compare import compare_variants
 from gemini_tf.export.saved_model import export_saved_model
-from gemini_tf.export.tflite import export_tflite, representative_data
+from gemini_tf.export.tflite import QUANTIZATIONS, export_tflite, representative_data
 
 
 def png(image) -> bytes:
@@ -33,6 +33,9 @@ def main() -> None:
     parser.add_argument("--scenes", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=100)
     parser.add_argument("--out", default="benchmarks/results/deploy.json")
+    parser.add_argument(
+        "--quantize", nargs="+", choices=QUANTIZATIONS, default=list(QUANTIZATIONS), help="TFLite variants to measure"
+    )
     args = parser.parse_args()
 
     bundle = gemini_tf.load(args.model)
@@ -40,7 +43,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as base:
         saved_model = export_saved_model(bundle, "bench", base)
         tflite_dir = f"{base}/bench/tflite"
-        export_tflite(saved_model, tflite_dir, representative_data=representative_data(bundle))
+        calibration = representative_data(bundle) if "int8" in args.quantize else None
+        export_tflite(saved_model, tflite_dir, tuple(args.quantize), representative_data=calibration)
         rows = compare_variants(bundle, saved_model, tflite_dir, pairs, [png(i) for i in pairs.images], args.repeats)
     columns = ["size_mb", "p50_ms_b1", "p99_ms_b1", "p50_ms_b32", "p99_ms_b32", "accuracy"]
     print(f"{len(pairs)} test pairs from {args.scenes} scenes")
