@@ -3,7 +3,8 @@
 A text encoder, a conv-plus-attention image encoder and a fusion head
 (concatenation, cross-attention or grounded relations) in one functional Keras
 model, trained with `model.fit` for image-text matching, retrieval and binary
-classification, exported for TF Serving and TFLite.
+classification; a caption decoder on the same image encoder describes images.
+Exported for TF Serving and TFLite.
 
 Public names load on first use (PEP 562), so `import gemini_tf` is quick and
 the `gemini-tf` command can quiet TensorFlow's start-up logging before
@@ -16,6 +17,7 @@ from gemini_tf.version import __version__ as __version__
 
 _NAMES = {
     "gemini_tf.bundle": ["GeminiBundle", "load"],
+    "gemini_tf.caption_evaluation": ["caption_scores", "evaluate_descriptions"],
     "gemini_tf.config": ["GeminiConfig", "PRESETS"],
     "gemini_tf.data.captions": ["CaptionSet"],
     "gemini_tf.data.labelled": ["LabelledPairs"],
@@ -27,6 +29,8 @@ _NAMES = {
     "gemini_tf.evaluation": ["binary_metrics", "evaluate", "evaluate_shapes", "metrics_by_kind"],
     "gemini_tf.export.saved_model": ["export_saved_model"],
     "gemini_tf.export.tflite": ["export_tflite"],
+    "gemini_tf.models.caption_decoder": ["CaptionDecoder"],
+    "gemini_tf.models.captioner": ["GeminiCaptioner", "caption_model", "make_sampler"],
     "gemini_tf.models.contrastive": ["infonce_loss", "sample_hard_negatives", "sigmoid_loss"],
     "gemini_tf.models.contrastive_head": ["ContrastiveHead"],
     "gemini_tf.models.contrastive_trainer": ["ContrastiveTrainer"],

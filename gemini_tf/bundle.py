@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from gemini_tf.config import GeminiConfig
 from gemini_tf.data.pipeline import check_texts
+from gemini_tf.models.captioner import make_sampler  # registers the captioner for `load_model`
 from gemini_tf.models.gemini import MODEL_PARTS  # also registers the package's layers for `load_model`
 from gemini_tf.preprocessing.image import load_images
 from gemini_tf.preprocessing.text import TextPreprocessor, load_vocabulary, save_vocabulary
@@ -48,12 +49,41 @@ class GeminiBundle:
     data: dict = dataclasses.field(default_factory=dict)
     trained_parts: tuple[str, ...] = MODEL_PARTS
     pretraining: dict = dataclasses.field(default_factory=dict)
+    # Compiled caption generators of a describe bundle, by (sampler, beams, top_p, max_length).
+    generators: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
+
+    def describe(
+        self,
+        images,
+        sampler: str = "greedy",
+        num_beams: int = 4,
+        top_p: float = 0.9,
+        max_length: int | None = None,
+        batch_size: int = 64,
+    ) -> list[str]:
+        """A caption for each image (file paths, or uint8 arrays [N, H, W, 3]); `sampler` is one of
+        `models.captioner.SAMPLERS`. Needs a bundle trained with task "describe"."""
+        if self.model.task != "describe":
+            raise ValueError(
+                f"This is a {self.model.task!r} model; describing images needs one trained with --task describe."
+            )
+        images = load_images(images, self.config.image_size)
+        key = (sampler, num_beams, top_p, max_length)
+        if key not in self.generators:
+            self.generators[key] = self.model.generate_function(make_sampler(sampler, num_beams, top_p), max_length)
+        generate = self.generators[key]
+        ids = [generate(tf.constant(images[i : i + batch_size])) for i in range(0, len(images), batch_size)]
+        if not ids:
+            return []
+        return [text.decode("utf-8") for text in self.preprocessor.detokenize(tf.concat(ids, 0)).numpy()]
 
     def predict(self, images, texts: list[str], batch_size: int = 256) -> np.ndarray:
         """P(match) (or P(true)) for each (image, text) pair.
 
         `images`: image file paths, or uint8 arrays [N, H, W, 3].
         """
+        if self.model.task == "describe":
+            raise ValueError("A describe model writes captions (`describe`); it does not score (image, text) pairs.")
         texts = check_texts(texts)
         images = load_images(images, self.config.image_size)
         if len(images) != len(texts):
@@ -92,7 +122,8 @@ def load(directory: str) -> GeminiBundle:
     with open(os.path.join(directory, META_FILE)) as f:
         meta = json.load(f)
     config = GeminiConfig.from_dict(meta["config"])
-    model = keras.saving.load_model(os.path.join(directory, MODEL_FILE))
+    # Bundles serve and fine-tune: the training run's optimizer and loss are not restored.
+    model = keras.saving.load_model(os.path.join(directory, MODEL_FILE), compile=False)
     preprocessor = TextPreprocessor(load_vocabulary(os.path.join(directory, VOCAB_FILE)), config.sequence_length)
     return GeminiBundle(
         model,

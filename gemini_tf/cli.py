@@ -1,5 +1,5 @@
-"""`gemini-tf` (also `python -m gemini_tf`): train, pretrain, distill, evaluate, predict, export, index, retrieve,
-convert.
+"""`gemini-tf` (also `python -m gemini_tf`): train, pretrain, distill, evaluate, predict, describe, export, index,
+retrieve, convert.
 
 Every command calls the package; no logic lives here beyond argument parsing,
 quiet start-up, and turning known errors into one readable line (exit code 2).
@@ -35,6 +35,9 @@ EXAMPLES = """examples:
   gemini-tf pretrain --objective statements --text ../shared/data/nlvr --output-dir saved_models/world
   gemini-tf train --task classify --data ../shared/data/nlvr --init saved_models/world --output-dir saved_models/nlvr
   gemini-tf distill --teacher saved_models/flickr --preset tiny --lambda 0.5 --output-dir saved_models/student
+  gemini-tf train --task describe --data ../shared/data/flickr8k --init saved_models/flickr \
+      --output-dir saved_models/cap
+  gemini-tf describe --model saved_models/cap --image photo.jpg --sampler beam --beams 4
 """
 
 
@@ -44,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     from gemini_tf.data.shapes import STYLES
     from gemini_tf.data.splits import PARTS
     from gemini_tf.export.tflite import QUANTIZATIONS
+    from gemini_tf.models.captioner import SAMPLERS
     from gemini_tf.models.distillation_trainer import STUDENT_LOSSES
     from gemini_tf.retrieval import ANN_THRESHOLD, KINDS, SEARCH_MODES
     from gemini_tf.training.loop import PRECISIONS, STRATEGIES
@@ -69,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--task",
         choices=TASKS,
         default="itm",
-        help="itm: does the caption describe the image?; classify: is the statement true? (default: itm)",
+        help="itm: does the caption describe the image?; classify: is the statement true?; "
+        "describe: write a caption for the image (default: itm)",
     )
     train.add_argument(
         "--data",
@@ -95,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="loss of the contrastive head (default: infonce)",
     )
     _add_fit_arguments(train, learning_rate=5e-4)
+    train.add_argument(
+        "--decoder-layers", type=int, default=None, help="caption decoder blocks (--task describe; default: 2)"
+    )
     train.add_argument(
         "--train-scenes", type=int, default=16000, help="generated training scenes (shapes, nlvr_world; default: 16000)"
     )
@@ -266,6 +274,23 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=0, help="Shapes data seed (default: 0)")
     evaluate.add_argument("--json", action="store_true", help="print metrics as JSON")
 
+    describe = commands.add_parser(
+        "describe",
+        help="write a caption for each image file (a model trained with --task describe)",
+        description="Decodes with a keras-hub sampler: greedy (default), beam search or top-p sampling.",
+    )
+    describe.add_argument("--model", required=True, help="a folder written by `gemini-tf train --task describe`")
+    describe.add_argument("--image", required=True, nargs="+", help="JPEG, PNG, GIF or BMP files")
+    describe.add_argument("--sampler", choices=SAMPLERS, default="greedy", help="(default: greedy)")
+    describe.add_argument("--beams", type=int, default=4, help="beam width of --sampler beam (default: 4)")
+    describe.add_argument("--top-p", type=float, default=0.9, help="nucleus of --sampler top_p (default: 0.9)")
+    describe.add_argument(
+        "--max-length",
+        type=int,
+        default=None,
+        help="tokens per caption, [CLS] and [SEP] included (default: the model's)",
+    )
+
     predict = commands.add_parser("predict", help="probability that a text matches (or is true of) an image file")
     predict.add_argument("--model", required=True, help="a folder written by `gemini-tf train`")
     predict.add_argument("--image", required=True, help="JPEG, PNG, GIF or BMP file")
@@ -334,7 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="export a trained model for TF Serving (SavedModel) or devices (TFLite)",
         description="Write saved_models/NAME/VERSION/ (TF Serving layout, raw image bytes + raw "
         "text in) and update saved_models/models.config. With --format tflite, also convert "
-        "that SavedModel to saved_models/NAME/tflite/{tensors,text}_{QUANTIZE}.tflite.",
+        "that SavedModel to saved_models/NAME/tflite/{tensors,text}_{QUANTIZE}.tflite "
+        "(describe models: describe_{QUANTIZE}.tflite, no int8).",
     )
     export.add_argument("--model", required=True, help="a folder written by `gemini-tf train`")
     export.add_argument("--name", required=True, help="model name (the TF Serving MODEL_NAME)")
@@ -471,6 +497,7 @@ def _config_overrides(args) -> dict:
             ("patch_size", args.patch_size),
             ("sequence_length", args.sequence_length),
             ("contrastive_loss", getattr(args, "contrastive_loss", None)),
+            ("decoder_layers", getattr(args, "decoder_layers", None)),
         )
         if value is not None
     }
@@ -514,7 +541,8 @@ def _train(args) -> int:
 
 
 def _model_name(bundle) -> str:
-    return f"{bundle.config.fusion} ({bundle.config.hidden_dim} wide)"
+    kind = "describe" if bundle.config.task == "describe" else bundle.config.fusion
+    return f"{kind} ({bundle.config.hidden_dim} wide)"
 
 
 def _pretrain(args) -> int:
@@ -597,6 +625,21 @@ def _predict(args) -> int:
     return 0
 
 
+def _describe(args) -> int:
+    from gemini_tf.bundle import load
+
+    missing = [path for path in args.image if not os.path.isfile(path)]
+    if missing:
+        raise FileNotFoundError(f"Image file not found: {missing[0]}")
+    bundle = load(args.model)
+    captions = bundle.describe(
+        args.image, sampler=args.sampler, num_beams=args.beams, top_p=args.top_p, max_length=args.max_length
+    )
+    for path, caption in zip(args.image, captions):
+        print(json.dumps({"image": path, "caption": caption}))
+    return 0
+
+
 def _index(args) -> int:
     from gemini_tf.bundle import load
     from gemini_tf.data.sources import open_source
@@ -673,7 +716,7 @@ def _export(args) -> int:
         from gemini_tf.export.tflite import INT8_WARNING, export_tflite, representative_data
 
         data = None
-        if "int8" in args.quantize:
+        if "int8" in args.quantize and bundle.model.task != "describe":
             logging.getLogger("gemini_tf").warning(INT8_WARNING)
             data = representative_data(bundle, args.calibration_data)
         for written in export_tflite(
@@ -689,6 +732,7 @@ COMMANDS = {
     "distill": _distill,
     "evaluate": _evaluate,
     "predict": _predict,
+    "describe": _describe,
     "export": _export,
     "index": _index,
     "retrieve": _retrieve,

@@ -11,7 +11,7 @@ import dataclasses
 import json
 
 FUSIONS = ("concat", "cross_attention", "grounded")
-TASKS = ("itm", "classify")
+TASKS = ("itm", "classify", "describe")
 CONTRASTIVE_LOSSES = ("infonce", "sigmoid")
 # The widths and depths a preset names (not its input sizes, fusion or task).
 PRESET_SIZE_FIELDS = (
@@ -22,6 +22,7 @@ PRESET_SIZE_FIELDS = (
     "text_layers",
     "image_layers",
     "fusion_layers",
+    "decoder_layers",
     "embedding_dim",
 )
 
@@ -45,6 +46,7 @@ class GeminiConfig:
     text_layers: int = 1
     image_layers: int = 1
     fusion_layers: int = 2
+    decoder_layers: int = 2
     fusion: str = "cross_attention"
     task: str = "itm"
     num_classes: int = 2

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn import metrics as sk_metrics
 
+from gemini_tf.caption_evaluation import evaluate_descriptions
 from gemini_tf.data import shapes
 from gemini_tf.data.shapes import HARD_KINDS
 from gemini_tf.data.sources import DataSource, NLVRWorldSource, ShapesSource, open_source
@@ -194,9 +195,12 @@ def evaluate(
     manifest with labels, TFRecords): `binary_metrics`, plus `sentence_accuracy`
     (majority of each sentence's renderings) and `consistency` (all of them right)
     for NLVR. Captions (Flickr8k, COCO, a caption manifest): Recall@K both ways, by
-    ITC and with the top `k_test` re-ranked by ITM. `examples` is the number of rows scored.
+    ITC and with the top `k_test` re-ranked by ITM. Describe models:
+    `caption_evaluation.evaluate_descriptions`. `examples` is the number of rows scored.
     """
     source, part = scored_part(bundle, data, part, scenes, seed)
+    if bundle.model.task == "describe":
+        return evaluate_descriptions(bundle, source, part)
     if isinstance(source, ShapesSource):
         return evaluate_shapes(bundle, part, source.scenes[part], source.seed)
     image_size = bundle.config.image_size

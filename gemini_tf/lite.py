@@ -1,5 +1,5 @@
-"""`gemini_tf.lite.Predictor`: run an exported .tflite file like the SavedModel."""
+"""`gemini_tf.lite.Predictor` / `Captioner`: run an exported .tflite file like the SavedModel."""
 
-from gemini_tf.export.tflite import Predictor
+from gemini_tf.export.tflite import Captioner, Predictor
 
-__all__ = ["Predictor"]
+__all__ = ["Captioner", "Predictor"]

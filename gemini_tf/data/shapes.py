@@ -32,6 +32,7 @@ a model that binds words to objects should not care.
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import NamedTuple
 
 import numpy as np
@@ -168,6 +169,33 @@ def is_true(caption: Caption, objects: list) -> bool:
         for j, b in enumerate(objects)
         if i != j
     )
+
+
+def parse_caption(text: str) -> Caption | None:
+    """The `Caption` whose `text()` is exactly `text`, or None when `text` is not a sentence of the
+    grammar (what a generated caption is checked against, with `is_true`)."""
+    words = text.strip().lower().split()
+    colours, shapes_ = "|".join(COLOUR_NAMES), "|".join(SHAPES)
+    relations = "|".join(RELATIONS)
+    sentence = " ".join(words)
+    patterns = (
+        (rf"a (?P<size>small|large) (?P<colour>{colours}) (?P<shape>{shapes_})", "attribute"),
+        (rf"(?P<count>{'|'.join(NUMBERS[1:])}) (?P<colour>{colours}) (?P<shape>{shapes_})s?", "count"),
+        (
+            rf"a (?P<colour>{colours}) (?P<shape>{shapes_}) (?P<relation>{relations}) "
+            rf"a (?P<colour2>{colours}) (?P<shape2>{shapes_})",
+            "relation",
+        ),
+    )
+    for pattern, kind in patterns:
+        match = re.fullmatch(pattern, sentence)
+        if match:
+            fields = match.groupdict()
+            if "count" in fields:
+                fields["count"] = NUMBERS.index(fields["count"])
+            caption = Caption(kind, **fields)
+            return caption if caption.text() == sentence else None
+    return None
 
 
 def referents(caption: Caption, objects: list) -> tuple[list[int], list[int]]:

@@ -17,6 +17,14 @@ Signatures (all batched):
   `text` -> `embedding`, the L2-normalised retrieval embeddings (what
   `gemini-tf index` computes; Beam's RunInference embeds galleries with them).
 
+A describe bundle (`--task describe`) has other signatures:
+
+* `serving_default` and `describe`: `image_bytes` -> `caption` (string) and
+  `token_ids` [batch, L], greedy; `describe_beam`: the same with beam search
+  (4 beams). The decoding loop (keras-hub's samplers) runs inside the graph.
+* `describe_tensors`: `image` float32 [batch, H, W, 3] -> `token_ids` (greedy,
+  run as a one-beam search), the source of the TFLite captioner.
+
 The vocabulary and a `gemini_tf.json` (config, image size, sequence length,
 label names, version) go into `assets.extra/`. Writes are atomic (temporary
 folder, then rename) and never overwrite an existing version.
@@ -34,6 +42,7 @@ import keras
 import tensorflow as tf
 
 from gemini_tf.bundle import GeminiBundle
+from gemini_tf.models.captioner import make_sampler
 from gemini_tf.preprocessing.image import preprocess_image_bytes
 from gemini_tf.preprocessing.text import save_vocabulary
 from gemini_tf.version import __version__
@@ -41,10 +50,18 @@ from gemini_tf.version import __version__
 ASSETS_EXTRA = "assets.extra"
 
 
+def decode_batch(image_bytes, image_size: tuple[int, int]):
+    """Encoded images [batch] -> float32 [batch, H, W, 3], each through `preprocess_image_bytes`."""
+    return tf.map_fn(
+        lambda data: preprocess_image_bytes(data, image_size),
+        image_bytes,
+        fn_output_signature=tf.TensorSpec((*image_size, 3), tf.float32),
+    )
+
+
 def serving_functions(bundle: GeminiBundle) -> dict:
-    """The signature functions of a bundle, as plain Python callables on tensors."""
+    """The signature functions of a matching or classification bundle, as plain Python callables on tensors."""
     model, preprocessor, config = bundle.model, bundle.preprocessor, bundle.config
-    height, width = config.image_size
 
     def outputs(probabilities):
         probability = probabilities[:, 0]
@@ -53,15 +70,8 @@ def serving_functions(bundle: GeminiBundle) -> dict:
     def predict_tensors(image, token_ids):
         return outputs(model([token_ids, image], training=False))
 
-    def decode_batch(image_bytes):
-        return tf.map_fn(
-            lambda data: preprocess_image_bytes(data, (height, width)),
-            image_bytes,
-            fn_output_signature=tf.TensorSpec((height, width, 3), tf.float32),
-        )
-
     def serving_default(image_bytes, text):
-        return predict_tensors(decode_batch(image_bytes), preprocessor(text))
+        return predict_tensors(decode_batch(image_bytes, config.image_size), preprocessor(text))
 
     def predict_text(text, image):
         return predict_tensors(image, preprocessor(text))
@@ -70,7 +80,7 @@ def serving_functions(bundle: GeminiBundle) -> dict:
         return {"token_ids": preprocessor(text)}
 
     def embed_image(image_bytes):
-        return {"embedding": model.embed_images(decode_batch(image_bytes), training=False)}
+        return {"embedding": model.embed_images(decode_batch(image_bytes, config.image_size), training=False)}
 
     def embed_text(text):
         return {"embedding": model.embed_texts(preprocessor(text), training=False)}
@@ -83,6 +93,53 @@ def serving_functions(bundle: GeminiBundle) -> dict:
         "embed_image": embed_image,
         "embed_text": embed_text,
     }
+
+
+def describe_functions(bundle: GeminiBundle, num_beams: int = 4) -> dict:
+    """The signature functions of a describe bundle (see the module docstring)."""
+    model, preprocessor = bundle.model, bundle.preprocessor
+    greedy, beam = make_sampler("greedy"), make_sampler("beam", num_beams)
+
+    def captions(image_bytes, sampler):
+        token_ids = model.generate(decode_batch(image_bytes, bundle.config.image_size), sampler)
+        return {"caption": preprocessor.detokenize(token_ids), "token_ids": token_ids}
+
+    return {
+        "describe": lambda image_bytes: captions(image_bytes, greedy),
+        "describe_beam": lambda image_bytes: captions(image_bytes, beam),
+        # Greedy as a one-beam search: Keras lowers GreedySampler's argmax to a BitwiseAnd that TFLite
+        # has no builtin for, while top_k converts; the captions are the same.
+        "describe_tensors": lambda image: {"token_ids": model.generate(image, make_sampler("beam", 1))},
+    }
+
+
+def _add_matching_endpoints(archive: keras.export.ExportArchive, bundle: GeminiBundle) -> None:
+    height, width = bundle.config.image_size
+    length = bundle.config.sequence_length
+    functions = serving_functions(bundle)
+    image_bytes = tf.TensorSpec([None], tf.string, name="image_bytes")
+    text = tf.TensorSpec([None], tf.string, name="text")
+    image = tf.TensorSpec([None, height, width, 3], tf.float32, name="image")
+    archive.add_endpoint("serving_default", functions["serving_default"], input_signature=[image_bytes, text])
+    archive.add_endpoint(
+        "predict_tensors",
+        functions["predict_tensors"],
+        input_signature=[image, tf.TensorSpec([None, length], tf.int32, name="token_ids")],
+    )
+    archive.add_endpoint("predict_text", functions["predict_text"], input_signature=[text, image])
+    for name in ("tokenize", "embed_text"):
+        archive.add_endpoint(name, functions[name], input_signature=[text])
+    archive.add_endpoint("embed_image", functions["embed_image"], input_signature=[image_bytes])
+
+
+def _add_describe_endpoints(archive: keras.export.ExportArchive, bundle: GeminiBundle) -> None:
+    functions = describe_functions(bundle)
+    image_bytes = [tf.TensorSpec([None], tf.string, name="image_bytes")]
+    for name in ("serving_default", "describe"):
+        archive.add_endpoint(name, functions["describe"], input_signature=image_bytes)
+    archive.add_endpoint("describe_beam", functions["describe_beam"], input_signature=image_bytes)
+    image = tf.TensorSpec([None, *bundle.config.image_size, 3], tf.float32, name="image")
+    archive.add_endpoint("describe_tensors", functions["describe_tensors"], input_signature=[image])
 
 
 def export_saved_model(
@@ -100,41 +157,13 @@ def export_saved_model(
         raise FileExistsError(f"{target} already exists; exports never overwrite a version.")
 
     config = bundle.config
-    height, width = config.image_size
-    length = config.sequence_length
-    functions = serving_functions(bundle)
     archive = keras.export.ExportArchive()
     archive.track(bundle.model)
     archive.track(bundle.preprocessor)
-    archive.add_endpoint(
-        "serving_default",
-        functions["serving_default"],
-        input_signature=[
-            tf.TensorSpec([None], tf.string, name="image_bytes"),
-            tf.TensorSpec([None], tf.string, name="text"),
-        ],
-    )
-    archive.add_endpoint(
-        "predict_tensors",
-        functions["predict_tensors"],
-        input_signature=[
-            tf.TensorSpec([None, height, width, 3], tf.float32, name="image"),
-            tf.TensorSpec([None, length], tf.int32, name="token_ids"),
-        ],
-    )
-    archive.add_endpoint(
-        "predict_text",
-        functions["predict_text"],
-        input_signature=[
-            tf.TensorSpec([None], tf.string, name="text"),
-            tf.TensorSpec([None, height, width, 3], tf.float32, name="image"),
-        ],
-    )
-    for name in ("tokenize", "embed_text"):
-        archive.add_endpoint(name, functions[name], input_signature=[tf.TensorSpec([None], tf.string, name="text")])
-    archive.add_endpoint(
-        "embed_image", functions["embed_image"], input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")]
-    )
+    if bundle.model.task == "describe":
+        _add_describe_endpoints(archive, bundle)
+    else:
+        _add_matching_endpoints(archive, bundle)
 
     temporary = tempfile.mkdtemp(prefix=f".{version}-", dir=model_dir)
     try:
@@ -147,8 +176,8 @@ def export_saved_model(
                 {
                     "gemini_tf_version": __version__,
                     "task": bundle.model.task,
-                    "image_size": [height, width],
-                    "sequence_length": length,
+                    "image_size": list(config.image_size),
+                    "sequence_length": config.sequence_length,
                     "label_names": list(bundle.label_names),
                     "config": config.to_dict(),
                 },

@@ -1,7 +1,7 @@
 """TFLite conversion in four quantization variants, and a LiteRT `Predictor`.
 
 Converted from the exported SavedModel with builtin ops only (Flex ops are not in
-the TF 2.21 wheels). Two flavours:
+the TF 2.21 wheels). Three flavours:
 
 * `tensors`: `token_ids` int32 [batch, L] + `image` float32 [batch, H, W, 3] ->
   `probability`. Pure builtins: runs on any LiteRT runtime.
@@ -10,7 +10,12 @@ the TF 2.21 wheels). Two flavours:
   (`tensorflow_text.tflite_registrar.SELECT_TFTEXT_OPS` in Python; the TF-Text
   op resolver on devices).
 
-Image decoding stays in the app in both flavours.
+* `describe` (describe models): `image` float32 [1, H, W, 3] -> `token_ids`
+  [1, L], the whole greedy decoding loop (a WHILE of builtins) in the model;
+  `Captioner` turns the ids back into words with the vocabulary. No int8
+  variant: the loop's inputs are not calibrated.
+
+Image decoding stays in the app in every flavour.
 """
 
 from __future__ import annotations
@@ -35,7 +40,9 @@ INT8_WARNING = (
     "about a point of accuracy (README: Deployment); the dynamic-range variant is as small, faster and "
     "keeps float accuracy."
 )
-FLAVOURS = {"tensors": "predict_tensors", "text": "predict_text"}
+FLAVOURS = {"tensors": "predict_tensors", "text": "predict_text", "describe": "describe_tensors"}
+# (flavour, quantization) pairs not written; see `convert`.
+UNSUPPORTED = {("text", "int8"), ("describe", "int8")}
 
 
 def convert(
@@ -58,6 +65,8 @@ def convert(
     if quantize == "float16":
         converter.target_spec.supported_types = [tf.float16]
     if quantize == "int8":
+        if flavour == "describe":
+            raise ValueError("int8 is not offered for the captioner; use dynamic or float16.")
         if flavour == "text":
             raise ValueError(
                 "int8 needs calibration, and the TFLite calibrator cannot run the TF-Text "
@@ -118,25 +127,60 @@ class Predictor:
         return np.asarray(outputs, np.float32)
 
 
+class Captioner:
+    """Runs a `describe_*.tflite` file: images in, captions out (batch 1, as on devices).
+
+    Reads `vocab.txt` and `gemini_tf.json` from the file's folder.
+    """
+
+    def __init__(self, path: str):
+        folder = os.path.dirname(os.path.abspath(path))
+        with open(os.path.join(folder, "gemini_tf.json")) as f:
+            self.meta = json.load(f)
+        self.image_size = tuple(self.meta["image_size"])
+        self.preprocessor = TextPreprocessor(
+            load_vocabulary(os.path.join(folder, "vocab.txt")), self.meta["sequence_length"]
+        )
+        self._runner = interpreter(path).get_signature_runner(FLAVOURS["describe"])
+
+    def token_ids(self, images) -> np.ndarray:
+        """[N, L] token ids; `images` are file paths or uint8 arrays [N, H, W, 3]."""
+        pixels = load_images(images, self.image_size)
+        return np.concatenate([self._runner(image=image[None])["token_ids"] for image in pixels])
+
+    def describe(self, images) -> list[str]:
+        """A caption per image."""
+        return [text.decode("utf-8") for text in self.preprocessor.detokenize(self.token_ids(images)).numpy()]
+
+
+def flavours_of(saved_model_dir: str) -> tuple[str, ...]:
+    """The TFLite flavours an exported model offers: `describe` for a describe model, else `tensors`
+    and `text`."""
+    with open(os.path.join(saved_model_dir, "assets.extra", "gemini_tf.json")) as f:
+        task = json.load(f)["task"]
+    return ("describe",) if task == "describe" else ("tensors", "text")
+
+
 def export_tflite(
     saved_model_dir: str,
     output_dir: str,
     quantizations: tuple[str, ...] = QUANTIZATIONS,
-    flavours: tuple[str, ...] = ("tensors", "text"),
+    flavours: tuple[str, ...] | None = None,
     representative_data: list[dict] | None = None,
 ) -> list[str]:
     """Writes `{flavour}_{quantization}.tflite` files plus vocab.txt and gemini_tf.json.
 
-    int8 is written for the `tensors` flavour only (seven files by default).
+    `flavours` default to `flavours_of` the model. int8 is written for the `tensors` flavour only
+    (seven files by default for a matcher, three for a captioner).
     """
     os.makedirs(output_dir, exist_ok=True)
     for name in ("vocab.txt", "gemini_tf.json"):
         shutil.copy(os.path.join(saved_model_dir, "assets.extra", name), output_dir)
     paths = []
-    for flavour in flavours:
+    for flavour in flavours or flavours_of(saved_model_dir):
         for quantize in quantizations:
-            if (flavour, quantize) == ("text", "int8"):
-                continue  # see `convert`: calibration cannot run TF-Text custom ops
+            if (flavour, quantize) in UNSUPPORTED:
+                continue  # see `convert`
             data = None
             if quantize == "int8" and representative_data is not None:
                 data = iter([{"token_ids": d["token_ids"], "image": d["image"]} for d in representative_data])

@@ -1,4 +1,4 @@
-"""The self-attention stack shared by the text and image encoders."""
+"""The transformer stacks: self-attention (text and image encoders), cross-attention (fusion, caption decoder)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,24 @@ def scaled_encoder_blocks(
                 name=f"transformer_{i}",
             ),
             LayerScale(name=f"layer_scale_{i}"),
+        )
+        for i in range(num_layers)
+    ]
+
+
+def decoder_blocks(
+    num_layers: int, num_heads: int, intermediate_dim: int, dropout: float, name: str
+) -> list[keras_hub.layers.TransformerDecoder]:
+    """Pre-norm GELU `TransformerDecoder` blocks named `{name}_{i}` (self-attention, then
+    cross-attention to the other modality)."""
+    return [
+        keras_hub.layers.TransformerDecoder(
+            intermediate_dim,
+            num_heads,
+            dropout=dropout,
+            activation="gelu",
+            normalize_first=True,
+            name=f"{name}_{i}",
         )
         for i in range(num_layers)
     ]

@@ -14,9 +14,9 @@ Every fusion returns (fused vector [batch, hidden_dim], word-level score
 from __future__ import annotations
 
 import keras
-import keras_hub
 from keras import ops
 
+from gemini_tf.layers.encoder_blocks import decoder_blocks
 from gemini_tf.layers.layer_scale import LayerScale
 
 
@@ -67,17 +67,7 @@ class CrossAttentionFusion(keras.layers.Layer):
         self.num_heads = num_heads
         self.intermediate_dim = intermediate_dim
         self.dropout = dropout
-        self.blocks = [
-            keras_hub.layers.TransformerDecoder(
-                intermediate_dim,
-                num_heads,
-                dropout=dropout,
-                activation="gelu",
-                normalize_first=True,
-                name=f"cross_block_{i}",
-            )
-            for i in range(num_layers)
-        ]
+        self.blocks = decoder_blocks(num_layers, num_heads, intermediate_dim, dropout, "cross_block")
         self.scales = [LayerScale(name=f"layer_scale_{i}") for i in range(num_layers)]
         self._norm = keras.layers.LayerNormalization(epsilon=1e-5, name="final_norm")
         self._output = keras.layers.Dense(hidden_dim, activation="gelu", name="output")

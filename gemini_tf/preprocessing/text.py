@@ -70,6 +70,10 @@ class TextPreprocessor(keras.layers.Layer):
             unknown_token=UNK,
             lower_case_nfd_strip_accents=True,
         )
+        # Captions back to text (`detokenize`); a separate model buffer, so tokenizing stays as it was.
+        self._detokenizer = tf_text.FastWordpieceTokenizer(
+            vocab=self.vocabulary, token_out_type=tf.int32, unknown_token=UNK, support_detokenization=True
+        )
         self._cls_id = self.vocabulary.index(CLS)
         self._sep_id = self.vocabulary.index(SEP)
         self.built = True  # no weights: the vocabulary lives in the tokenizer's model buffer
@@ -99,6 +103,25 @@ class TextPreprocessor(keras.layers.Layer):
         batch = tf.shape(body)[0]
         ids = tf.concat([tf.fill([batch, 1], self._cls_id), body, tf.zeros([batch, 1], tf.int32)], axis=1)
         return ids + self._sep_id * tf.one_hot(lengths + 1, self.sequence_length, dtype=tf.int32)
+
+    def caption_ids(self) -> dict:
+        """The ids a caption decoder needs: start ([CLS]), end ([SEP]), and those it must never
+        write ([PAD], [CLS], [UNK], [MASK] where the vocabulary has it)."""
+        banned = [self.vocabulary.index(t) for t in (PAD, CLS, UNK, MASK) if t in self.vocabulary]
+        return {"start_id": self._cls_id, "end_id": self._sep_id, "banned_ids": tuple(banned)}
+
+    def detokenize(self, token_ids) -> tf.Tensor:
+        """Token ids [batch, length] -> caption strings [batch]: the words before the first [SEP],
+        special tokens dropped, WordPieces joined. Graph-friendly (the `describe` signature)."""
+        token_ids = tf.convert_to_tensor(token_ids, tf.int32)
+        before_end = tf.equal(tf.cumsum(tf.cast(tf.equal(token_ids, self._sep_id), tf.int32), axis=1), 0)
+        special = tf.reduce_any(token_ids[..., None] == tf.constant(self._special_ids, tf.int32), axis=-1)
+        words = tf.ragged.boolean_mask(token_ids, before_end & ~special)
+        return self._detokenizer.detokenize(words)
+
+    @property
+    def _special_ids(self) -> list[int]:
+        return [self.vocabulary.index(t) for t in RESERVED_TOKENS if t in self.vocabulary]
 
     def tokens(self, texts) -> list[list[str]]:
         """Token strings of each text, without padding (for inspection and tests)."""

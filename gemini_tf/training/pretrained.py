@@ -34,7 +34,7 @@ from gemini_tf.bundle import load as load_bundle
 from gemini_tf.config import GeminiConfig, config_for, preset_fields
 
 FREEZE = {"none": (), "text": ("text_encoder",), "image": ("image_encoder",)}
-FINE_TUNING_FIELDS = ("task", "dropout")  # config fields a fine-tuning run may change
+FINE_TUNING_FIELDS = ("task", "dropout", "decoder_layers")  # config fields a fine-tuning run may change
 
 
 def open_init(path: str) -> BundleStart | KerasHubTextStart:
@@ -162,14 +162,18 @@ def check_vocabulary(pretrained: GeminiBundle, where: str, vocabulary: list[str]
 
 
 def load_pretrained_weights(model: keras.Model, pretrained: GeminiBundle, where: str) -> tuple[str, ...]:
-    """Copies the weights of the bundle's trained parts into `model`; returns the parts copied."""
-    for part in pretrained.trained_parts:
+    """Copies the weights of the bundle's trained parts that `model` has too (a captioner: the image
+    encoder) into `model`; returns the parts copied."""
+    parts = tuple(part for part in pretrained.trained_parts if hasattr(model, part))
+    if not parts:
+        raise ValueError(f"--init {where}: it trained {list(pretrained.trained_parts)}, none of which this model has.")
+    for part in parts:
         source, target = getattr(pretrained.model, part), getattr(model, part)
         shapes = [tuple(w.shape) for w in source.weights], [tuple(w.shape) for w in target.weights]
         if shapes[0] != shapes[1]:
             raise ValueError(f"--init {where}: the {part} weights do not fit this model ({shapes[0]} vs {shapes[1]}).")
         target.set_weights([np.asarray(w) for w in source.get_weights()])
-    return tuple(pretrained.trained_parts)
+    return parts
 
 
 @contextlib.contextmanager
@@ -179,6 +183,9 @@ def frozen(model: keras.Model, freeze: str = "none"):
     leaves it uncompiled: its optimizer state covers only the parts that trained."""
     if freeze not in FREEZE:
         raise ValueError(f"Unknown --freeze {freeze!r}; choose one of {list(FREEZE)}.")
+    missing = [part for part in FREEZE[freeze] if not hasattr(model, part)]
+    if missing:
+        raise ValueError(f"--freeze {freeze}: this model has no {missing[0]}.")
     parts = [getattr(model, part) for part in FREEZE[freeze]]
     for part in parts:
         part.trainable = False

@@ -13,6 +13,9 @@ whose loss it needs. `train` picks one by the `matching` name:
   another, as (text, [true image, false image]) groups (`ImageListwiseTrainer`):
   NLVR's own contrast, which sentence priors cannot answer.
 
+* "describe" (task describe): captions with teacher forcing, next-token
+  cross-entropy (`DescribeRecipe`; the model is a `GeminiCaptioner`).
+
 `DistillationRecipe` wraps one of the first three: the same data, taught by a
 teacher model (`DistillationTrainer`, see `training.distill`).
 """
@@ -20,9 +23,11 @@ teacher model (`DistillationTrainer`, see `training.distill`).
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 
 from gemini_tf.data.curriculum import StagedGroups
 from gemini_tf.data.sources import DataSource, ShapesSource
+from gemini_tf.models.captioner import TokenAccuracy, caption_loss
 from gemini_tf.models.contrastive_trainer import ContrastiveTrainer
 from gemini_tf.models.distillation_trainer import DistillationTrainer
 from gemini_tf.models.listwise_trainer import ImageListwiseTrainer, ListwiseTrainer
@@ -103,6 +108,13 @@ class ListwiseRecipe(Recipe):
         return trainer
 
 
+def caption_batches(view, preprocessor, image_size, settings: FitSettings, augment: bool, shuffle: bool):
+    """A `CaptionSet`'s ((token_ids, images, image_ids),) batches, shuffled and augmented for training."""
+    return view.dataset(
+        preprocessor, image_size, settings.batch_size, shuffle=shuffle, augment=augment, seed=settings.seed
+    )
+
+
 class ContrastiveRecipe(Recipe):
     """Captions: ITC on in-batch negatives + ITM on mined hard negatives; photos are augmented."""
 
@@ -117,14 +129,7 @@ class ContrastiveRecipe(Recipe):
         return source.captions(part)
 
     def dataset(self, view, preprocessor, image_size, settings, training):
-        return view.dataset(
-            preprocessor,
-            image_size,
-            settings.batch_size,
-            shuffle=training,
-            augment=training and self.augment,
-            seed=settings.seed,
-        )
+        return caption_batches(view, preprocessor, image_size, settings, training and self.augment, training)
 
     def trainer(self, model, settings, total_steps):
         trainer = ContrastiveTrainer(model, itm_weight=self.itm_weight, seed=settings.seed)
@@ -162,6 +167,38 @@ class ImageListwiseRecipe(Recipe):
         trainer = ImageListwiseTrainer(model)
         trainer.compile(optimizer=adamw(settings.learning_rate, total_steps, settings.weight_decay))
         return trainer
+
+
+class DescribeRecipe(Recipe):
+    """Captions with teacher forcing: the decoder reads [CLS] w1 .. wn and predicts w1 .. wn [SEP];
+    photos are augmented as for contrastive training (random resized crop, caption-aware flip)."""
+
+    name = "describe"
+    drop_remainder = True
+
+    def __init__(self, augment: bool = True):
+        self.augment = augment
+
+    def view(self, source: DataSource, part: str):
+        return source.captions(part)
+
+    def dataset(self, view, preprocessor, image_size, settings, training):
+        captions = caption_batches(view, preprocessor, image_size, settings, training and self.augment, training)
+        return captions.map(teacher_forcing, num_parallel_calls=tf.data.AUTOTUNE)
+
+    def trainer(self, model, settings, total_steps):
+        model.compile(
+            optimizer=adamw(settings.learning_rate, total_steps, settings.weight_decay),
+            loss=caption_loss(),
+            metrics=[TokenAccuracy()],
+        )
+        return model
+
+
+def teacher_forcing(batch: tuple) -> tuple:
+    """((token_ids, images, image_ids),) caption batches -> ([token_ids[:, :-1], images], token_ids[:, 1:])."""
+    token_ids, images, _ = batch
+    return (token_ids[:, :-1], images), token_ids[:, 1:]
 
 
 class DistillationRecipe(Recipe):
@@ -227,6 +264,12 @@ def recipe_for(matching: str | None, source: DataSource, task: str, curriculum: 
     `curriculum`: whether listwise training on Shapes plays the stages of `CURRICULUM`. Listwise
     statements about the NLVR world train without the contrastive term: a statement is true of
     many scenes, so the batch's other images are not its negatives."""
+    if task == "describe":
+        if matching not in (None, "describe"):
+            raise ValueError(f"task 'describe' trains a caption decoder; --matching {matching!r} does not apply.")
+        if source.holds != "captions":
+            raise ValueError(f"task 'describe' needs captions; {source.name} holds labelled pairs.")
+        return DescribeRecipe(augment=not isinstance(source, ShapesSource))
     matching = matching or default_matching(source)
     if matching not in RECIPES:
         raise ValueError(f"Unknown matching {matching!r}; choose one of {list(MATCHING)}.")

@@ -14,6 +14,7 @@ the chief of a multi-worker cluster evaluates and saves it.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -25,7 +26,8 @@ from gemini_tf.config import GeminiConfig, config_for
 from gemini_tf.data.report import DataError
 from gemini_tf.data.sources import DataSource, NLVRWorldSource, ShapesSource, open_source
 from gemini_tf.evaluation import evaluate
-from gemini_tf.models.gemini import gemini_model
+from gemini_tf.models.captioner import CAPTIONER_PARTS, caption_model
+from gemini_tf.models.gemini import MODEL_PARTS, gemini_model
 from gemini_tf.preprocessing.text import TextPreprocessor, learn_vocabulary
 from gemini_tf.training.loop import FitSettings, fit, get_strategy, history_dict, precision_policy
 from gemini_tf.training.multi_worker import is_chief
@@ -64,7 +66,7 @@ def train(
     strategy: str = "default",
     precision: str = "float32",
     verbose: int | str = "auto",
-    build_model: Callable[[GeminiConfig], keras.Model] = gemini_model,
+    build_model: Callable[[GeminiConfig], keras.Model] | None = None,
     pretraining: dict | None = None,
     teacher: Teacher | None = None,
 ) -> GeminiBundle:
@@ -74,8 +76,9 @@ def train(
         output_dir: the bundle folder (and `run/`: checkpoints, logs, backup).
         data: "shapes" or "nlvr_world" (generated), a path (manifest, TFRecord
             folder, Flickr8k, COCO or NLVR folder) or a `DataSource`.
-        task: "itm" (does the caption describe the image?) or "classify" (is
-            the statement true?).
+        task: "itm" (does the caption describe the image?), "classify" (is
+            the statement true?) or "describe" (write the caption: a
+            `GeminiCaptioner`, trained on the captions of `data`).
         matching: "listwise", "contrastive" or "binary" (see
             `training.recipes`); default: listwise on generated data, contrastive
             on captions, binary on labelled pairs.
@@ -104,7 +107,8 @@ def train(
         max_examples: at most this many examples per part, e.g. {"train": 3000,
             "validation": 100} — images of caption data, rows of labelled pairs.
         strict, allow_outside_root: bad-row handling of files on disk.
-        build_model: builds the Keras model from the config (baselines swap it).
+        build_model: builds the Keras model from the config (baselines swap it);
+            default `model_builder(task, preprocessor)`.
         pretraining: recorded in the bundle (`pretrain` says which objective made it).
         teacher: distil this teacher into the model (`training.distill`): the
             teacher's vocabulary and inputs, `preset`'s sizes, L = λ·KD + (1−λ)·CL.
@@ -143,6 +147,7 @@ def train(
         vocabulary = learn_vocabulary([*recipe.texts(train_view), *vocabulary_texts], vocabulary_size or 1000)
     preprocessor = TextPreprocessor(vocabulary, config.sequence_length)
     config.vocabulary_size = preprocessor.vocabulary_size
+    build_model = build_model or model_builder(task, preprocessor)
     train_data = recipe.dataset(train_view, preprocessor, config.image_size, settings, training=True)
     validation_data = recipe.dataset(validation_view, preprocessor, config.image_size, settings, training=False)
     with distribution.scope(), precision_policy(settings.precision):
@@ -166,7 +171,8 @@ def train(
         model,
         preprocessor,
         config,
-        LABEL_NAMES[task],
+        LABEL_NAMES.get(task, ()),
+        trained_parts=CAPTIONER_PARTS if task == "describe" else MODEL_PARTS,
         history=history_dict(history),
         data=source.spec(),
         pretraining=pretraining or {},
@@ -175,6 +181,14 @@ def train(
         bundle.metrics = evaluate(bundle, source, "validation")
         bundle.save(output_dir)
     return bundle
+
+
+def model_builder(task: str, preprocessor: TextPreprocessor) -> Callable[[GeminiConfig], keras.Model]:
+    """config -> a fresh model for `task`: a `GeminiModel`, or for "describe" a `GeminiCaptioner`
+    that starts, ends and never writes the tokens of `preprocessor`'s vocabulary."""
+    if task == "describe":
+        return functools.partial(caption_model, **preprocessor.caption_ids())
+    return gemini_model
 
 
 def _source(data, config: GeminiConfig, task, train_scenes, validation_scenes, group_size, train_style, seed, verbose):
