@@ -59,23 +59,52 @@ class GeminiBundle:
         num_beams: int = 4,
         top_p: float = 0.9,
         max_length: int | None = None,
+        rerank: GeminiBundle | None = None,
         batch_size: int = 64,
     ) -> list[str]:
         """A caption for each image (file paths, or uint8 arrays [N, H, W, 3]); `sampler` is one of
-        `models.captioner.SAMPLERS`. Needs a bundle trained with task "describe"."""
+        `models.captioner.SAMPLERS`. Needs a bundle trained with task "describe".
+
+        `rerank`: a matching bundle (task itm). Then every one of `num_beams` beams is a candidate,
+        and the caption is the one with the highest log P(caption) + log-odds P(match) by `rerank`:
+        the captioner proposes, the matcher checks (as BLIP's captioner and filter do).
+        """
         if self.model.task != "describe":
             raise ValueError(
                 f"This is a {self.model.task!r} model; describing images needs one trained with --task describe."
             )
-        images = load_images(images, self.config.image_size)
+        pixels = load_images(images, self.config.image_size)
+        if rerank is not None:
+            return self._reranked(pixels, num_beams, max_length, rerank, batch_size)
         key = (sampler, num_beams, top_p, max_length)
         if key not in self.generators:
             self.generators[key] = self.model.generate_function(make_sampler(sampler, num_beams, top_p), max_length)
         generate = self.generators[key]
-        ids = [generate(tf.constant(images[i : i + batch_size])) for i in range(0, len(images), batch_size)]
-        if not ids:
-            return []
-        return [text.decode("utf-8") for text in self.preprocessor.detokenize(tf.concat(ids, 0)).numpy()]
+        ids = [generate(tf.constant(pixels[i : i + batch_size])) for i in range(0, len(pixels), batch_size)]
+        return self._texts(tf.concat(ids, 0)) if ids else []
+
+    def _texts(self, token_ids) -> list[str]:
+        return [text.decode("utf-8") for text in self.preprocessor.detokenize(token_ids).numpy()]
+
+    def _reranked(self, pixels: np.ndarray, num_beams: int, max_length, matcher: GeminiBundle, batch_size: int):
+        if matcher.model.task != "itm":
+            raise ValueError(f"rerank needs a matching (itm) model, got a {matcher.model.task!r} one.")
+        key = ("candidates", num_beams, max_length)
+        if key not in self.generators:
+            self.generators[key] = tf.function(lambda x: self.model.candidates(x, num_beams, max_length))
+        chosen = []
+        for start in range(0, len(pixels), batch_size):
+            ids, log_probs = self.generators[key](tf.constant(pixels[start : start + batch_size]))
+            texts = self._texts(tf.reshape(ids, (-1, ids.shape[-1])))
+            written = [i for i, text in enumerate(texts) if text]  # an empty caption is never chosen
+            match = np.full(len(texts), 1e-6)
+            # `predict` takes uint8 images, as a user passes them.
+            repeated = np.repeat(np.round(pixels[start : start + batch_size] * 255).astype(np.uint8), num_beams, 0)
+            match[written] = matcher.predict(repeated[written], [texts[i] for i in written]).clip(1e-6, 1 - 1e-6)
+            scores = np.asarray(log_probs).reshape(-1) + np.log(match) - np.log1p(-match)
+            best = scores.reshape(-1, num_beams).argmax(axis=1)
+            chosen += [texts[row * num_beams + beam] for row, beam in enumerate(best)]
+        return chosen
 
     def predict(self, images, texts: list[str], batch_size: int = 256) -> np.ndarray:
         """P(match) (or P(true)) for each (image, text) pair.

@@ -79,9 +79,10 @@ def nearest_neighbour_captions(image_encoder, train: CaptionSet, pixels: np.ndar
     return [first_caption[int(row)] for row in nearest]
 
 
-def describe_part(bundle, captions: CaptionSet, sampler: str = "greedy", num_beams: int = 4) -> list[str]:
+def describe_part(bundle, captions: CaptionSet, sampler: str = "greedy", num_beams: int = 4, rerank=None) -> list[str]:
     """The bundle's caption of every image of `captions`."""
-    return bundle.describe(captions.pixels(bundle.config.image_size), sampler=sampler, num_beams=num_beams)
+    pixels = captions.pixels(bundle.config.image_size)
+    return bundle.describe(pixels, sampler=sampler, num_beams=num_beams, rerank=rerank)
 
 
 def baseline_scores(bundle, source: DataSource, part: str, max_train_images: int | None = None) -> dict:
@@ -111,6 +112,11 @@ def shapes_truth(texts: list[str], scene_objects: list[list]) -> dict[str, float
     }
 
 
+def _held_out(obj) -> bool:
+    shape, colour = obj[0], obj[1]
+    return (shapes.COLOUR_NAMES[colour], shapes.SHAPES[shape]) in shapes.HELD_OUT_OBJECTS
+
+
 def _names_all(caption: shapes.Caption | None, objects: list) -> bool:
     if caption is None:
         return False
@@ -119,16 +125,25 @@ def _names_all(caption: shapes.Caption | None, objects: list) -> bool:
 
 
 def evaluate_descriptions(
-    bundle, source: DataSource, part: str, sampler: str = "greedy", num_beams: int = 4
+    bundle, source: DataSource, part: str, sampler: str = "greedy", num_beams: int = 4, rerank=None
 ) -> dict[str, float]:
-    """A describe bundle's scores on `part`: Shapes truth (`shapes_truth`) on generated scenes,
-    BLEU / CIDEr (`caption_scores`) on caption data."""
+    """A describe bundle's scores on `part`: Shapes truth (`shapes_truth`; `true_seen` /
+    `true_held_out` on scenes without / with an object never seen in training) on generated
+    scenes, BLEU / CIDEr (`caption_scores`) on caption data. `rerank`: a matcher choosing among the
+    `num_beams` beams (`GeminiBundle.describe`)."""
     if isinstance(source, ShapesSource):
         scenes = shapes.generate_scenes(source.scenes[part], part, source.seed)
         images = shapes.render(scenes, bundle.config.image_size[0], source.part_style(part), source.seed)
-        texts = bundle.describe(images, sampler=sampler, num_beams=num_beams)
+        texts = bundle.describe(images, sampler=sampler, num_beams=num_beams, rerank=rerank)
         objects = [scenes.objects(i) for i in range(len(scenes))]
-        return {**shapes_truth(texts, objects), "examples": float(len(texts))}
+        metrics = shapes_truth(texts, objects)
+        # Scenes with a colour-shape combination never seen in training (shapes.HELD_OUT_OBJECTS), and the rest.
+        unseen = np.asarray([any(_held_out(o) for o in scene) for scene in objects])
+        for name, rows in (("seen", ~unseen), ("held_out", unseen)):
+            rows = np.flatnonzero(rows)
+            if len(rows):
+                metrics[f"true_{name}"] = shapes_truth([texts[i] for i in rows], [objects[i] for i in rows])["true"]
+        return {**metrics, "examples": float(len(texts))}
     captions = source.captions(part)
-    predictions = describe_part(bundle, captions, sampler, num_beams)
+    predictions = describe_part(bundle, captions, sampler, num_beams, rerank)
     return {**caption_scores(predictions, references(captions)), "examples": float(captions.num_images)}

@@ -285,6 +285,12 @@ def build_parser() -> argparse.ArgumentParser:
     describe.add_argument("--beams", type=int, default=4, help="beam width of --sampler beam (default: 4)")
     describe.add_argument("--top-p", type=float, default=0.9, help="nucleus of --sampler top_p (default: 0.9)")
     describe.add_argument(
+        "--rerank",
+        default=None,
+        metavar="MATCHER_MODEL",
+        help="a matching model (task itm): choose among the --beams beams by log P(caption) + its log-odds of a match",
+    )
+    describe.add_argument(
         "--max-length",
         type=int,
         default=None,
@@ -633,7 +639,12 @@ def _describe(args) -> int:
         raise FileNotFoundError(f"Image file not found: {missing[0]}")
     bundle = load(args.model)
     captions = bundle.describe(
-        args.image, sampler=args.sampler, num_beams=args.beams, top_p=args.top_p, max_length=args.max_length
+        args.image,
+        sampler=args.sampler,
+        num_beams=args.beams,
+        top_p=args.top_p,
+        max_length=args.max_length,
+        rerank=load(args.rerank) if args.rerank else None,
     )
     for path, caption in zip(args.image, captions):
         print(json.dumps({"image": path, "caption": caption}))

@@ -174,3 +174,47 @@ def test_cli_describe_prints_captions_and_rejects_a_matcher(describe_bundle, tra
     trained_bundle.save(matcher)
     assert main(["describe", "--model", matcher, "--image", str(image_path)]) == 2
     assert "--task describe" in capsys.readouterr().err
+
+
+def test_describe_trains_on_a_caption_manifest_from_a_matchers_image_encoder(trained_bundle, tmp_path):
+    """Any caption source works (here a CSV manifest of photos), and --init hands on the image encoder."""
+    from PIL import Image
+
+    from gemini_tf.training import train
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rows = []
+    for i in range(48):
+        colour, name = [((200, 30, 30), "red"), ((30, 30, 200), "blue")][i % 2]
+        Image.new("RGB", (48, 48), colour).save(folder / f"{i}.png")
+        rows.append(f"{i}.png,a {name} photo\n")
+    (folder / "captions.csv").write_text("image,text\n" + "".join(rows))
+    matcher = str(tmp_path / "matcher")
+    trained_bundle.save(matcher)
+    bundle = train(
+        str(tmp_path / "cap"),
+        str(folder / "captions.csv"),
+        task="describe",
+        init=matcher,
+        epochs=1,
+        batch_size=8,
+        verbose=0,
+    )
+    assert tuple(bundle.pretraining["init_parts"]) == ("image_encoder",)
+    assert bundle.preprocessor.vocabulary == trained_bundle.preprocessor.vocabulary
+    assert set(bundle.metrics) >= {"bleu_1", "bleu_4", "cider", "examples"}
+    assert len(bundle.describe([str(folder / "0.png")])) == 1
+
+
+def test_rerank_chooses_among_the_beams_by_the_matcher(describe_bundle, trained_bundle, scenes):
+    bundle = load(describe_bundle)
+    images, _ = scenes
+    ids, log_probs = bundle.model.candidates(images[:4].astype("float32") / 255.0, num_beams=3)
+    assert ids.shape[:2] == (4, 3) and log_probs.shape == (4, 3)
+    assert np.all(np.diff(np.asarray(log_probs), axis=1) <= 1e-5)  # best first
+    beams = np.asarray(bundle._texts(tf.reshape(ids, (12, -1)))).reshape(4, 3)
+    chosen = bundle.describe(images[:4], num_beams=3, rerank=trained_bundle)
+    assert all(caption in beams[i] for i, caption in enumerate(chosen))
+    with pytest.raises(ValueError, match="matching"):
+        bundle.describe(images[:1], rerank=bundle)

@@ -6,6 +6,7 @@ a keras-hub sampler (greedy, beam or top-p) over the decoder: the image is
 encoded once and handed to the sampler as its "cache", so beam search repeats
 it per beam; a row that has written [SEP] is forced to [PAD] from then on
 (its beam score stops changing), and decoding stops when every row has.
+`candidates` returns every beam, for re-ranking by a matcher (`GeminiBundle.describe(rerank=...)`).
 """
 
 from __future__ import annotations
@@ -104,10 +105,20 @@ class GeminiCaptioner(keras.Model):
         `sampler`: a keras-hub sampler (default greedy); `max_length` (default and at most the
         decoder's `sequence_length`) counts [CLS] and [SEP]; a caption that reaches it is cut.
         """
+        ids = self._sample(images, sampler or make_sampler("greedy"), max_length)
+        if isinstance(ids, tuple):  # every beam, best first, and their log-probabilities
+            ids = ids[0][:, 0]
+        return ids
+
+    def candidates(self, images, num_beams: int = 8, max_length: int | None = None):
+        """Every beam of a beam search, best first: token ids [batch, num_beams, max_length] and
+        their log-probabilities [batch, num_beams] (what ITM re-ranking chooses from)."""
+        return self._sample(images, make_sampler("beam", num_beams), max_length)
+
+    def _sample(self, images, sampler, max_length: int | None):
         max_length = max_length or self.sequence_length
         if not 2 <= max_length <= self.sequence_length:
             raise ValueError(f"max_length must be in [2, {self.sequence_length}], got {max_length}.")
-        sampler = sampler or make_sampler("greedy")
         image_states = self.image_encoder(images, training=False)["sequence"]
         batch = ops.shape(image_states)[0]
         prompt = ops.concatenate(
@@ -123,7 +134,7 @@ class GeminiCaptioner(keras.Model):
             ended = ops.any(ops.logical_and(ops.equal(prompt, self.end_id), ops.arange(max_length) < index), axis=1)
             return ops.where(ended[:, None], after_end, logits), None, image_states
 
-        ids = sampler(
+        return sampler(
             next_logits,
             prompt,
             cache=image_states,
@@ -132,9 +143,6 @@ class GeminiCaptioner(keras.Model):
             stop_token_ids=[self.end_id],
             model=self,
         )
-        if isinstance(ids, tuple):  # every beam, best first, and their log-probabilities
-            ids = ids[0][:, 0]
-        return ids
 
     def generate_function(self, sampler=None, max_length: int | None = None) -> tf.types.experimental.Function:
         """`generate` compiled once for any batch of images [batch, H, W, 3] (what `describe` and the

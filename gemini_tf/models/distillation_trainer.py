@@ -42,6 +42,22 @@ LAYOUTS = ("captions", "groups", "pairs")
 STUDENT_LOSSES = ("contrastive", "task")
 
 
+def check_settings(
+    kd_weight: float,
+    temperature: float,
+    student_loss: str,
+    names: tuple[str, str, str] = ("kd_weight (lambda)", "temperature", "student_loss"),
+) -> None:
+    """ValueError naming the setting (`names`: as the caller spells them, e.g. CLI flags) that is out of range."""
+    weight_name, temperature_name, loss_name = names
+    if not 0.0 <= kd_weight <= 1.0:
+        raise ValueError(f"{weight_name} must be in [0, 1], got {kd_weight}.")
+    if temperature <= 0:
+        raise ValueError(f"{temperature_name} must be positive, got {temperature}.")
+    if student_loss not in STUDENT_LOSSES:
+        raise ValueError(f"Unknown {loss_name} {student_loss!r}; choose one of {list(STUDENT_LOSSES)}.")
+
+
 @keras.saving.register_keras_serializable(package="gemini_tf")
 class DistillationTrainer(keras.Model):
     """Trains `student` to match `teacher` (see the module docstring for what each layout distils).
@@ -72,12 +88,7 @@ class DistillationTrainer(keras.Model):
         super().__init__(**kwargs)
         if layout not in LAYOUTS:
             raise ValueError(f"Unknown layout {layout!r}; choose one of {list(LAYOUTS)}.")
-        if not 0.0 <= kd_weight <= 1.0:
-            raise ValueError(f"kd_weight (lambda) must be in [0, 1], got {kd_weight}.")
-        if temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {temperature}.")
-        if student_loss not in STUDENT_LOSSES:
-            raise ValueError(f"Unknown student_loss {student_loss!r}; choose one of {list(STUDENT_LOSSES)}.")
+        check_settings(kd_weight, temperature, student_loss)
         self.student = student
         self.teacher = teacher
         teacher.trainable = False
@@ -131,7 +142,7 @@ class DistillationTrainer(keras.Model):
                 text, token_ids, image, image_ids, negative_text, negative_image
             )
             outputs["match"][role] = model.match_logits(rows_text, rows_token_ids, rows_image, training=mode)
-        outputs["labels"] = labels
+        outputs["labels"] = labels  # both models score the same rows, so the labels are the same
         return outputs
 
     def _groups(self, token_ids, images, training=None):

@@ -18,7 +18,7 @@ import os
 from gemini_tf.bundle import GeminiBundle
 from gemini_tf.bundle import load as load_bundle
 from gemini_tf.config import PRESET_SIZE_FIELDS, GeminiConfig, preset_fields
-from gemini_tf.models.distillation_trainer import STUDENT_LOSSES
+from gemini_tf.models.distillation_trainer import check_settings
 from gemini_tf.training.recipes import DistillationRecipe, Recipe
 from gemini_tf.training.train import train
 
@@ -41,12 +41,7 @@ class Teacher:
     """
 
     def __init__(self, path: str, kd_weight: float = 0.5, temperature: float = 2.0, student_loss: str = "contrastive"):
-        if not 0.0 <= kd_weight <= 1.0:
-            raise ValueError(f"--lambda must be in [0, 1], got {kd_weight}.")
-        if temperature <= 0:
-            raise ValueError(f"--temperature must be positive, got {temperature}.")
-        if student_loss not in STUDENT_LOSSES:
-            raise ValueError(f"Unknown --student-loss {student_loss!r}; choose one of {list(STUDENT_LOSSES)}.")
+        check_settings(kd_weight, temperature, student_loss, ("--lambda", "--temperature", "--student-loss"))
         self.path = path
         self.bundle: GeminiBundle = load_bundle(path)
         self.kd_weight = kd_weight
