@@ -20,10 +20,10 @@ quickstart: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check gemini_tf tests benchmarks
 	$(BIN)/ruff format --check gemini_tf tests benchmarks
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -m slow -n 2 --dist loadgroup
 
 # Re-run every notebook in place at full size (commits real outputs).
 notebooks: $(STAMP)

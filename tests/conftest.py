@@ -12,6 +12,18 @@ from gemini_tf.data import shapes
 from gemini_tf.preprocessing import TextPreprocessor, learn_vocabulary
 
 
+def pytest_collection_modifyitems(items):
+    """`make test` runs on two workers with `--dist loadgroup`: each test file is one group, so its
+    module fixtures are built once, except the notebooks (the longest file), which alternate
+    between two groups."""
+    notebooks = 0
+    for item in items:
+        group = item.module.__name__
+        if group == "test_notebooks" and hasattr(item, "callspec"):
+            group, notebooks = f"{group}_{notebooks % 2}", notebooks + 1
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(scope="session")
 def shapes_pairs():
     return shapes.make_pairs(64, "train", seed=1)
