@@ -75,7 +75,7 @@ class GeminiBundle:
             )
         pixels = load_images(images, self.config.image_size)
         if rerank is not None:
-            return self._reranked(pixels, num_beams, max_length, rerank, batch_size)
+            return self._reranked(images, pixels, num_beams, max_length, rerank, batch_size)
         key = (sampler, num_beams, top_p, max_length)
         if key not in self.generators:
             self.generators[key] = self.model.generate_function(make_sampler(sampler, num_beams, top_p), max_length)
@@ -86,7 +86,9 @@ class GeminiBundle:
     def _texts(self, token_ids) -> list[str]:
         return [text.decode("utf-8") for text in self.preprocessor.detokenize(token_ids).numpy()]
 
-    def _reranked(self, pixels: np.ndarray, num_beams: int, max_length, matcher: GeminiBundle, batch_size: int):
+    def _reranked(self, images, pixels: np.ndarray, num_beams: int, max_length, matcher: GeminiBundle, batch_size: int):
+        """`describe` with `rerank`: `images` as the user gave them (the matcher preprocesses its own),
+        `pixels` the captioner's input."""
         if matcher.model.task != "itm":
             raise ValueError(f"rerank needs a matching (itm) model, got a {matcher.model.task!r} one.")
         key = ("candidates", num_beams, max_length)
@@ -98,9 +100,10 @@ class GeminiBundle:
             texts = self._texts(tf.reshape(ids, (-1, ids.shape[-1])))
             written = [i for i, text in enumerate(texts) if text]  # an empty caption is never chosen
             match = np.full(len(texts), 1e-6)
-            # `predict` takes uint8 images, as a user passes them.
-            repeated = np.repeat(np.round(pixels[start : start + batch_size] * 255).astype(np.uint8), num_beams, 0)
-            match[written] = matcher.predict(repeated[written], [texts[i] for i in written]).clip(1e-6, 1 - 1e-6)
+            repeated = [image for image in images[start : start + batch_size] for _ in range(num_beams)]
+            match[written] = matcher.predict([repeated[i] for i in written], [texts[i] for i in written]).clip(
+                1e-6, 1 - 1e-6
+            )
             scores = np.asarray(log_probs).reshape(-1) + np.log(match) - np.log1p(-match)
             best = scores.reshape(-1, num_beams).argmax(axis=1)
             chosen += [texts[row * num_beams + beam] for row, beam in enumerate(best)]
