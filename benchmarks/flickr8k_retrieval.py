@@ -32,6 +32,7 @@ from gemini_tf.data.sources import open_source
 from gemini_tf.retrieval import evaluate_retrieval
 from gemini_tf.training import FitSettings, adamw, fit
 from gemini_tf.training.loop import PRECISIONS
+from gemini_tf.training.recipes import ContrastiveOptions
 
 from results_file import merge_results
 
@@ -52,6 +53,11 @@ def main() -> None:
     parser.add_argument("--dropout", type=float, default=0.1)
     parser.add_argument("--k-test", type=int, default=16)
     parser.add_argument("--precision", default="float32", choices=PRECISIONS)
+    parser.add_argument("--itm-warmup", type=float, default=0.0, help="share of the steps that train ITC alone")
+    parser.add_argument("--momentum", type=float, default=None, help="momentum distillation's EMA momentum")
+    parser.add_argument("--distill-weight", type=float, default=0.4, help="momentum distillation's α")
+    parser.add_argument("--clip-epochs", type=int, default=None, help="CLIP's epochs (default: --epochs)")
+    parser.add_argument("--name", default=None, help="the gemini row's name (default: gemini[_PRECISION])")
     parser.add_argument("--models", nargs="+", default=["gemini", "clip"], choices=("gemini", "clip"))
     parser.add_argument("--output-dir", default="saved_models/flickr8k")
     parser.add_argument("--results", default="benchmarks/results/flickr8k_retrieval.json")
@@ -71,7 +77,7 @@ def main() -> None:
     dev_images = dev.pixels(size, progress=True)
     results = {"settings": vars(args), "dev": {"images": dev.num_images, "captions": len(dev)}}
 
-    name = "gemini" if args.precision == "float32" else f"gemini_{args.precision}"
+    name = args.name or ("gemini" if args.precision == "float32" else f"gemini_{args.precision}")
     start = time.time()
     bundle = (
         gemini_tf.train(
@@ -85,12 +91,14 @@ def main() -> None:
             vocabulary_size=args.vocabulary_size,
             config_overrides=overrides,
             precision=args.precision,
+            contrastive=ContrastiveOptions(args.itm_warmup, args.momentum, args.distill_weight),
         )
         if "gemini" in args.models
-        else gemini_tf.load(os.path.join(args.output_dir, "gemini"))
+        else gemini_tf.load(os.path.join(args.output_dir, name))
     )
     if "gemini" in args.models:
         results[name] = {
+            "settings": vars(args),
             "train_minutes": (time.time() - start) / 60,
             "parameters": bundle.model.count_params(),
             **evaluate_retrieval(
@@ -109,7 +117,7 @@ def main() -> None:
 
     if "clip" in args.models:
         keras.utils.set_random_seed(0)
-        settings = FitSettings(args.epochs, args.batch_size, args.learning_rate)
+        settings = FitSettings(args.clip_epochs or args.epochs, args.batch_size, args.learning_rate)
         train_set = source.captions("train")
         train_data = train_set.dataset(bundle.preprocessor, size, args.batch_size, shuffle=True, augment=True)
         validation_data = source.captions("validation").dataset(bundle.preprocessor, size, args.batch_size)
@@ -126,6 +134,7 @@ def main() -> None:
         start = time.time()
         fit(clip, train_data, validation_data, settings, os.path.join(args.output_dir, "clip"))
         results["clip"] = {
+            "epochs": settings.epochs,
             "train_minutes": (time.time() - start) / 60,
             "parameters": clip.count_params(),
             "layers_per_tower": clip.backbone.vision_encoder.num_layers,

@@ -40,6 +40,7 @@ _NAMES = {
     "gemini_tf.models.grounded_fusion": ["GroundedFusion"],
     "gemini_tf.models.image_encoder": ["ImageEncoder"],
     "gemini_tf.models.listwise_trainer": ["ListwiseTrainer"],
+    "gemini_tf.models.momentum": ["MomentumEncoder"],
     "gemini_tf.models.text_encoder": ["TextEncoder"],
     "gemini_tf.preprocessing": [
         "TextPreprocessor",
@@ -51,6 +52,7 @@ _NAMES = {
     ],
     "gemini_tf.training": ["FitSettings", "fit", "get_strategy", "train"],
     "gemini_tf.training.distill": ["Teacher", "distill"],
+    "gemini_tf.training.recipes": ["ContrastiveOptions"],
 }
 _MODULES = {
     "shapes": "gemini_tf.data.shapes",

@@ -101,6 +101,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_fit_arguments(train, learning_rate=5e-4)
     train.add_argument(
+        "--itm-warmup",
+        type=float,
+        default=None,
+        metavar="SHARE",
+        help="matching contrastive: the share of the training steps that train ITC alone before the ITM loss "
+        "counts (ALBEF; 0: ITM from the start)",
+    )
+    train.add_argument(
+        "--momentum-distill",
+        type=float,
+        default=None,
+        metavar="MOMENTUM",
+        help="matching contrastive: momentum distillation, soft ITC targets from an EMA copy of the encoders "
+        "with this momentum, e.g. 0.995 (0: off)",
+    )
+    train.add_argument(
+        "--distill-weight",
+        type=float,
+        default=None,
+        help="with --momentum-distill: the share α of the soft targets in ITC (default: 0.4)",
+    )
+    train.add_argument(
         "--decoder-layers", type=int, default=None, help="caption decoder blocks (--task describe; default: 2)"
     )
     train.add_argument(
@@ -509,6 +531,22 @@ def _config_overrides(args) -> dict:
     }
 
 
+def _contrastive_options(args):
+    """`ContrastiveOptions` from --itm-warmup / --momentum-distill / --distill-weight; None when none is given
+    (the recipe's default for the data)."""
+    from gemini_tf.training.recipes import ContrastiveOptions
+
+    given = (args.itm_warmup, args.momentum_distill, args.distill_weight)
+    if all(value is None for value in given):
+        return None
+    defaults = ContrastiveOptions()
+    return ContrastiveOptions(
+        itm_warmup=defaults.itm_warmup if args.itm_warmup is None else args.itm_warmup,
+        momentum=args.momentum_distill or None,
+        distill_weight=defaults.distill_weight if args.distill_weight is None else args.distill_weight,
+    )
+
+
 def _train(args) -> int:
     from gemini_tf.evaluation import format_table
     from gemini_tf.training import train
@@ -537,6 +575,7 @@ def _train(args) -> int:
         strategy=args.strategy,
         precision=args.precision,
         verbose=0 if args.quiet else "auto",
+        contrastive=_contrastive_options(args),
     )
     if not bundle.metrics:  # a non-chief worker of a multi-worker cluster: the chief evaluates and saves
         print("trained as a worker of the multi-worker cluster; the chief worker saved the model")

@@ -214,6 +214,28 @@ def rerank(similarity: np.ndarray, match_logits, k: int, scale: float = 1.0) -> 
     return reranked
 
 
+def hardest_negative_images(similarity: np.ndarray, image_index: np.ndarray) -> np.ndarray:
+    """For each text (column of similarity [n_images, n_texts]), the other image it is most similar to."""
+    masked = similarity.astype(np.float64).copy()
+    masked[np.asarray(image_index), np.arange(similarity.shape[1])] = -np.inf
+    return np.argmax(masked, axis=0)
+
+
+def mined_itm_accuracy(similarity: np.ndarray, image_index: np.ndarray, score) -> dict[str, float]:
+    """Balanced ITM accuracy on mined pairs: each text against its own image and against the
+    hardest other image by the same model's ITC `similarity` (`hardest_negative_images`), scored
+    by `score(text_rows, image_rows)` -> logits (match when > 0)."""
+    image_index = np.asarray(image_index)
+    texts = np.arange(similarity.shape[1])
+    positive = np.asarray(score(texts, image_index)) > 0
+    negative = np.asarray(score(texts, hardest_negative_images(similarity, image_index))) > 0
+    return {
+        "balanced_accuracy": 0.5 * (float(np.mean(positive)) + float(np.mean(~negative))),
+        "positives_accepted": float(np.mean(positive)),
+        "negatives_rejected": float(np.mean(~negative)),
+    }
+
+
 def itm_scorer(model, token_ids: np.ndarray, images: np.ndarray, batch_size: int = 512, progress: bool = False):
     """A function (text rows, image rows) -> ITM logits, with each encoder run once per item."""
     text = {k: np.asarray(v) for k, v in model.text_encoder.predict(token_ids, batch_size=256, verbose=0).items()}
@@ -244,7 +266,8 @@ def evaluate_retrieval(
 ) -> dict[str, dict[str, float]]:
     """Recall@1/5/10 both ways for uint8 `images` [N, H, W, 3] and their captions
     (`image_index[t]`: text t's image row) by ITC similarity ("itc"), and with the top `k_test`
-    re-ranked by the ITM head ("itc+itm", needs a model with a fusion head)."""
+    re-ranked by the ITM head ("itc+itm", needs a model with a fusion head); then also the ITM
+    head's balanced accuracy on ITC-mined negatives ("itm_mined", `mined_itm_accuracy`)."""
     image_embeddings = embed_images(model, np.asarray(images), image_size, progress=progress)
     text_embeddings = embed_texts(model, preprocessor, texts, progress=progress)
     similarity = image_embeddings @ text_embeddings.T
@@ -262,6 +285,7 @@ def evaluate_retrieval(
         }
         both["r_mean"] = float(np.mean(list(both.values())))
         results["itc+itm"] = both
+        results["itm_mined"] = mined_itm_accuracy(similarity, image_index, score)
     return results
 
 

@@ -60,6 +60,11 @@ def test_classify_task_with_concat(tmp_path):
     [
         (["train", "--data", "imagenet"], "No such data path: imagenet"),
         (["train", "--task", "classify", "--matching", "contrastive"], "use matching 'binary'"),
+        (["train", "--itm-warmup", "1.5"], "itm_warmup is a share of the training steps in [0, 1)"),
+        (
+            ["train", "--matching", "listwise", "--momentum-distill", "0.99", "--train-scenes", "64"],
+            "options of matching 'contrastive', not 'listwise'",
+        ),
         (["evaluate", "--model", "/nonexistent/dir"], "No such model directory"),
     ],
 )

@@ -14,6 +14,15 @@ The dataset yields `(token_ids, images, image_ids)` and no labels. Each step:
    The ranking term is what gets a from-scratch fusion head off the ground:
    with binary cross-entropy alone it settles on the 1 : 2 prior and stays.
 
+Two ALBEF options for noisy photo captions (issue #13):
+
+* ITM warm-up (`itm_warmup_steps`): the ITM weight is 0 until ITC has trained
+  that many steps, then `itm_weight`: negatives mined from an untrained ITC
+  are random ones, and teach the fusion nothing about hard cases.
+* Momentum distillation (`momentum`): a `MomentumEncoder` (EMA copy of the
+  encoders, no gradients) gives soft in-batch targets; ITC becomes
+  (1 - α) * ITC + α * KD(momentum similarities || similarities), α = `distill_weight`.
+
 Negatives and contrastive targets come from the replica's own batch: under
 `MirroredStrategy` with global batch G on R replicas, each replica contrasts
 and mines among its G / R rows (no cross-replica gather).
@@ -25,7 +34,9 @@ import keras
 from keras import ops
 
 from gemini_tf.models.contrastive import sample_hard_negatives
+from gemini_tf.models.distillation import similarity_kd_loss
 from gemini_tf.models.gemini import GeminiModel
+from gemini_tf.models.momentum import MomentumEncoder
 
 
 @keras.saving.register_keras_serializable(package="gemini_tf")
@@ -35,8 +46,11 @@ class ContrastiveTrainer(keras.Model):
     Args:
         gemini: the `GeminiModel` to train (its encoders, projections,
             contrastive head, fusion and ITM head).
-        itm_weight: weight of the ITM loss.
+        itm_weight: weight of the ITM loss (after the warm-up).
         seed: seed of the negative sampler.
+        itm_warmup_steps: optimizer steps of ITC alone before the ITM loss counts (`itm_schedule`).
+        momentum: EMA momentum of a `MomentumEncoder` for momentum distillation; None: off.
+        distill_weight: α, the share of the momentum model's soft targets in ITC.
 
     Example:
     ```python
@@ -46,12 +60,29 @@ class ContrastiveTrainer(keras.Model):
     ```
     """
 
-    def __init__(self, gemini: GeminiModel, itm_weight: float = 1.0, seed: int | None = None, **kwargs):
+    def __init__(
+        self,
+        gemini: GeminiModel,
+        itm_weight: float = 1.0,
+        seed: int | None = None,
+        itm_warmup_steps: int = 0,
+        momentum: float | None = None,
+        distill_weight: float = 0.4,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
+        if itm_warmup_steps < 0:
+            raise ValueError(f"itm_warmup_steps must be at least 0, got {itm_warmup_steps}.")
+        if not 0.0 <= distill_weight <= 1.0:
+            raise ValueError(f"distill_weight must be in [0, 1], got {distill_weight}.")
         self.gemini = gemini
         gemini.contrastive_head.trainable = True  # its scale (and bias) train under the contrastive term
         self.itm_weight = itm_weight
         self.seed = seed
+        self.itm_warmup_steps = itm_warmup_steps
+        self.momentum = momentum
+        self.distill_weight = distill_weight
+        self.momentum_encoder = None if momentum is None else MomentumEncoder(gemini, momentum, name="momentum")
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.itc_loss_tracker = keras.metrics.Mean(name="itc_loss")
         self.itm_loss_tracker = keras.metrics.Mean(name="itm_loss")
@@ -73,16 +104,30 @@ class ContrastiveTrainer(keras.Model):
             text, token_ids, image, image_ids, negative_text, negative_image
         )
         itm_logits = self.gemini.match_logits(itm_text, itm_token_ids, itm_image, training=training)
-        return {"similarity": similarity, "image_ids": image_ids, "itm_logits": itm_logits, "itm_labels": itm_labels}
+        outputs = {"similarity": similarity, "image_ids": image_ids, "itm_logits": itm_logits, "itm_labels": itm_labels}
+        if self.momentum_encoder is not None:
+            outputs["momentum_similarity"] = self.momentum_encoder.similarities(token_ids, images)
+        return outputs
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        itc = self.gemini.contrastive_head.contrastive_loss(y_pred["similarity"], y_pred["image_ids"])
+        head, image_ids = self.gemini.contrastive_head, y_pred["image_ids"]
+        itc = head.contrastive_loss(y_pred["similarity"], image_ids)
+        if self.momentum_encoder is not None:
+            soft = similarity_kd_loss(head(y_pred["momentum_similarity"]), head(y_pred["similarity"]), image_ids)
+            itc = (1.0 - self.distill_weight) * itc + self.distill_weight * soft
         labels, logits = y_pred["itm_labels"], y_pred["itm_logits"]
         itm = itm_loss(labels, logits)
         self.itc_loss_tracker.update_state(itc)
         self.itm_loss_tracker.update_state(itm)
         self.itm_accuracy_tracker.update_state(balanced_accuracy(labels, logits))
-        return itc + self.itm_weight * itm
+        step = self.optimizer.iterations if training and self.optimizer is not None else self.itm_warmup_steps
+        return itc + self.itm_weight * itm_schedule(step, self.itm_warmup_steps) * itm
+
+    def train_step(self, data):
+        logs = super().train_step(data)
+        if self.momentum_encoder is not None:
+            self.momentum_encoder.update(self.gemini)
+        return logs
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         return self.get_metrics_result()
@@ -97,6 +142,9 @@ class ContrastiveTrainer(keras.Model):
             "gemini": keras.layers.serialize(self.gemini),
             "itm_weight": self.itm_weight,
             "seed": self.seed,
+            "itm_warmup_steps": self.itm_warmup_steps,
+            "momentum": self.momentum,
+            "distill_weight": self.distill_weight,
         }
 
     @classmethod
@@ -104,6 +152,11 @@ class ContrastiveTrainer(keras.Model):
         config = dict(config)
         config["gemini"] = keras.layers.deserialize(config["gemini"], custom_objects=custom_objects)
         return cls(**config)
+
+
+def itm_schedule(step, warmup_steps: int):
+    """The ITM loss weight at optimizer step `step`: 0 during the first `warmup_steps`, then 1."""
+    return ops.cast(ops.greater_equal(step, warmup_steps), "float32")
 
 
 def matching_rows(text: dict, token_ids, image: dict, image_ids, negative_text, negative_image):

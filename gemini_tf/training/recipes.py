@@ -22,6 +22,8 @@ teacher model (`DistillationTrainer`, see `training.distill`).
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import tensorflow as tf
 
@@ -115,15 +117,39 @@ def caption_batches(view, preprocessor, image_size, settings: FitSettings, augme
     )
 
 
+@dataclasses.dataclass
+class ContrastiveOptions:
+    """ALBEF's options of contrastive training (`ContrastiveTrainer`), for noisy photo captions.
+
+    Args:
+        itm_warmup: share of the training steps that train ITC alone before ITM counts.
+        momentum: EMA momentum of the momentum-distillation encoder; None: no momentum distillation.
+        distill_weight: α, the share of the momentum model's soft targets in ITC.
+    """
+
+    itm_warmup: float = 0.0
+    momentum: float | None = None
+    distill_weight: float = 0.4
+
+    def __post_init__(self):
+        if not 0.0 <= self.itm_warmup < 1.0:
+            raise ValueError(f"itm_warmup is a share of the training steps in [0, 1), got {self.itm_warmup}.")
+        if self.momentum is not None and not 0.0 <= self.momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}.")
+        if not 0.0 <= self.distill_weight <= 1.0:
+            raise ValueError(f"distill_weight must be in [0, 1], got {self.distill_weight}.")
+
+
 class ContrastiveRecipe(Recipe):
     """Captions: ITC on in-batch negatives + ITM on mined hard negatives; photos are augmented."""
 
     name = "contrastive"
     drop_remainder = True
 
-    def __init__(self, itm_weight: float = 1.0, augment: bool = True):
+    def __init__(self, itm_weight: float = 1.0, augment: bool = True, options: ContrastiveOptions | None = None):
         self.itm_weight = itm_weight
         self.augment = augment
+        self.options = options or ContrastiveOptions()
 
     def view(self, source: DataSource, part: str):
         return source.captions(part)
@@ -132,7 +158,14 @@ class ContrastiveRecipe(Recipe):
         return caption_batches(view, preprocessor, image_size, settings, training and self.augment, training)
 
     def trainer(self, model, settings, total_steps):
-        trainer = ContrastiveTrainer(model, itm_weight=self.itm_weight, seed=settings.seed)
+        trainer = ContrastiveTrainer(
+            model,
+            itm_weight=self.itm_weight,
+            seed=settings.seed,
+            itm_warmup_steps=int(self.options.itm_warmup * total_steps),
+            momentum=self.options.momentum,
+            distill_weight=self.options.distill_weight,
+        )
         trainer.compile(optimizer=adamw(settings.learning_rate, total_steps, settings.weight_decay))
         return trainer
 
@@ -258,12 +291,19 @@ def default_matching(source: DataSource) -> str:
     return "contrastive" if source.holds == "captions" else "binary"
 
 
-def recipe_for(matching: str | None, source: DataSource, task: str, curriculum: bool = True) -> Recipe:
+def recipe_for(
+    matching: str | None,
+    source: DataSource,
+    task: str,
+    curriculum: bool = True,
+    contrastive: ContrastiveOptions | None = None,
+) -> Recipe:
     """The recipe named `matching` (default: `default_matching`), checked against the task and data.
 
     `curriculum`: whether listwise training on Shapes plays the stages of `CURRICULUM`. Listwise
     statements about the NLVR world train without the contrastive term: a statement is true of
-    many scenes, so the batch's other images are not its negatives."""
+    many scenes, so the batch's other images are not its negatives. `contrastive`: options of
+    contrastive training (default: `ContrastiveOptions()`)."""
     if task == "describe":
         if matching not in (None, "describe"):
             raise ValueError(f"task 'describe' trains a caption decoder; --matching {matching!r} does not apply.")
@@ -278,10 +318,12 @@ def recipe_for(matching: str | None, source: DataSource, task: str, curriculum: 
             "task 'classify' trains on labelled pairs; use matching 'binary' (or 'listwise' "
             "on shapes), not 'contrastive'."
         )
-    if matching == "contrastive" and not isinstance(source, ShapesSource):
-        return ContrastiveRecipe(augment=True)
+    if contrastive is not None and matching != "contrastive":
+        raise ValueError(
+            f"ITM warm-up and momentum distillation are options of matching 'contrastive', not {matching!r}."
+        )
     if matching == "contrastive":
-        return ContrastiveRecipe(augment=False)
+        return ContrastiveRecipe(augment=not isinstance(source, ShapesSource), options=contrastive)
     if matching == "listwise":
         shapes = isinstance(source, ShapesSource)
         return ListwiseRecipe(itc_weight=1.0 if shapes else 0.0, curriculum=curriculum and shapes)

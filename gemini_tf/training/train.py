@@ -32,7 +32,7 @@ from gemini_tf.preprocessing.text import TextPreprocessor, learn_vocabulary
 from gemini_tf.training.loop import FitSettings, fit, get_strategy, history_dict, precision_policy
 from gemini_tf.training.multi_worker import is_chief
 from gemini_tf.training.pretrained import frozen, open_init
-from gemini_tf.training.recipes import recipe_for
+from gemini_tf.training.recipes import ContrastiveOptions, recipe_for
 
 if TYPE_CHECKING:
     from gemini_tf.training.distill import Teacher
@@ -69,6 +69,7 @@ def train(
     build_model: Callable[[GeminiConfig], keras.Model] | None = None,
     pretraining: dict | None = None,
     teacher: Teacher | None = None,
+    contrastive: ContrastiveOptions | None = None,
 ) -> GeminiBundle:
     """Trains a model and saves a bundle in `output_dir`; returns the `GeminiBundle`.
 
@@ -112,6 +113,8 @@ def train(
         pretraining: recorded in the bundle (`pretrain` says which objective made it).
         teacher: distil this teacher into the model (`training.distill`): the
             teacher's vocabulary and inputs, `preset`'s sizes, L = λ·KD + (1−λ)·CL.
+        contrastive: ITM warm-up and momentum distillation of matching "contrastive"
+            (`recipes.ContrastiveOptions`).
     """
     settings = FitSettings(
         epochs, batch_size, learning_rate, strategy=strategy, precision=precision, seed=seed, verbose=verbose
@@ -132,7 +135,7 @@ def train(
     source = _source(data, config, task, train_scenes, validation_scenes, group_size, train_style, seed, verbose)
     if not isinstance(source, DataSource):
         source = open_source(data, strict=strict, allow_outside_root=allow_outside_root, progress=bool(verbose))
-    recipe = recipe_for(matching, source, task, curriculum)
+    recipe = recipe_for(matching, source, task, curriculum, contrastive)
     if teacher:
         recipe = teacher.recipe(recipe)
         pretraining = {**(pretraining or {}), "distillation": teacher.record()}
