@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -254,6 +254,48 @@ def itm_scorer(model, token_ids: np.ndarray, images: np.ndarray, batch_size: int
     return score
 
 
+def itc_similarity(model, preprocessor: TextPreprocessor, images, texts, image_size, progress: bool = False):
+    """Cosine similarities [images, texts] of the retrieval embeddings of uint8 `images` and `texts`."""
+    image_embeddings = embed_images(model, np.asarray(images), image_size, progress=progress)
+    return image_embeddings @ embed_texts(model, preprocessor, texts, progress=progress).T
+
+
+@dataclasses.dataclass
+class GalleryScores:
+    """A gallery scored both ways: ITC `similarity` [images, texts], and the same matrix with each
+    image's (`i2t`) or text's (`t2i`) top k re-ranked by the ITM head; `score(text_rows, image_rows)`
+    gives ITM logits of any pairs."""
+
+    similarity: np.ndarray
+    i2t: np.ndarray
+    t2i: np.ndarray
+    score: Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+    def reranked_queries(self) -> np.ndarray:
+        """The text rows whose top image changes when the ITM head re-ranks."""
+        return np.flatnonzero(self.similarity.argmax(axis=0) != self.t2i.argmax(axis=0))
+
+
+def score_gallery(
+    model,
+    preprocessor: TextPreprocessor,
+    images: np.ndarray,
+    texts: Sequence[str],
+    image_size: tuple[int, int],
+    k_test: int,
+    progress: bool = False,
+) -> GalleryScores:
+    """ITC similarities of uint8 `images` [N, H, W, 3] and `texts`, and their ITM re-ranking of the top `k_test`."""
+    similarity = itc_similarity(model, preprocessor, images, texts, image_size, progress)
+    token_ids = preprocessor(list(texts)).numpy()
+    pixels = resize_and_scale(np.asarray(images), image_size).numpy()
+    score = itm_scorer(model, token_ids, pixels, progress=progress)
+    scale = float(model.scale)
+    i2t = rerank(similarity, lambda img, txt: score(txt, img), k_test, scale)
+    t2i = rerank(similarity.T, score, k_test, scale).T
+    return GalleryScores(similarity, i2t, t2i, score)
+
+
 def evaluate_retrieval(
     model,
     preprocessor: TextPreprocessor,
@@ -268,25 +310,20 @@ def evaluate_retrieval(
     (`image_index[t]`: text t's image row) by ITC similarity ("itc"), and with the top `k_test`
     re-ranked by the ITM head ("itc+itm", needs a model with a fusion head); then also the ITM
     head's balanced accuracy on ITC-mined negatives ("itm_mined", `mined_itm_accuracy`)."""
-    image_embeddings = embed_images(model, np.asarray(images), image_size, progress=progress)
-    text_embeddings = embed_texts(model, preprocessor, texts, progress=progress)
-    similarity = image_embeddings @ text_embeddings.T
-    results = {"itc": recall_at_k(similarity, image_index)}
-    if k_test:
-        token_ids = preprocessor(list(texts)).numpy()
-        pixels = resize_and_scale(np.asarray(images), image_size).numpy()
-        score = itm_scorer(model, token_ids, pixels, progress=progress)
-        scale = float(model.scale)
-        i2t = rerank(similarity, lambda img, txt: score(txt, img), k_test, scale)
-        t2i = rerank(similarity.T, score, k_test, scale).T
-        both = {
-            **{k: v for k, v in recall_at_k(i2t, image_index).items() if k.startswith("i2t")},
-            **{k: v for k, v in recall_at_k(t2i, image_index).items() if k.startswith("t2i")},
-        }
-        both["r_mean"] = float(np.mean(list(both.values())))
-        results["itc+itm"] = both
-        results["itm_mined"] = mined_itm_accuracy(similarity, image_index, score)
-    return results
+    if not k_test:
+        similarity = itc_similarity(model, preprocessor, images, texts, image_size, progress)
+        return {"itc": recall_at_k(similarity, image_index)}
+    scores = score_gallery(model, preprocessor, images, texts, image_size, k_test, progress)
+    both = {
+        **{k: v for k, v in recall_at_k(scores.i2t, image_index).items() if k.startswith("i2t")},
+        **{k: v for k, v in recall_at_k(scores.t2i, image_index).items() if k.startswith("t2i")},
+    }
+    both["r_mean"] = float(np.mean(list(both.values())))
+    return {
+        "itc": recall_at_k(scores.similarity, image_index),
+        "itc+itm": both,
+        "itm_mined": mined_itm_accuracy(scores.similarity, image_index, scores.score),
+    }
 
 
 def flat_metrics(results: dict[str, dict[str, float]]) -> dict[str, float]:

@@ -132,3 +132,29 @@ def test_evaluation_scores_pairs_exactly_as_training_does(contrastive_bundle):
         bundle.model, bundle.preprocessor, images, texts, np.arange(32), bundle.config.image_size
     )
     assert result["itc"] == recall_at_k(training_similarity, np.arange(32))
+
+
+def test_dev_itm_accuracy_is_on_negatives_mined_by_the_evaluated_model(contrastive_bundle):
+    """`itm_mined` scores each caption against its own image and the other image *this model's*
+    ITC ranks highest for it (issue #13), with *this model's* ITM head."""
+    from gemini_tf.data import shapes
+
+    pairs = shapes.make_pairs(24, "test", seed=5)
+    keep = pairs.labels == 1
+    images, texts = pairs.images[keep], [t for t, k in zip(pairs.texts, keep) if k]
+    image_index = np.arange(len(texts))
+    model, size = contrastive_bundle.model, contrastive_bundle.config.image_size
+    scores = retrieval.score_gallery(model, contrastive_bundle.preprocessor, images, texts, size, k_test=4)
+    mined = retrieval.hardest_negative_images(scores.similarity, image_index)
+    for t in range(len(texts)):  # the hardest other image by this model's own similarities
+        others = np.delete(np.arange(len(images)), image_index[t])
+        assert mined[t] == others[np.argmax(scores.similarity[others, t])]
+    negative_logits = scores.score(np.arange(len(texts)), mined)
+    result = retrieval.evaluate_retrieval(
+        model, contrastive_bundle.preprocessor, images, texts, image_index, size, k_test=4
+    )
+    assert result["itm_mined"]["negatives_rejected"] == pytest.approx(np.mean(negative_logits <= 0))
+    changed = scores.reranked_queries()
+    unchanged = np.setdiff1d(np.arange(len(texts)), changed)
+    assert np.all(scores.t2i[:, changed].argmax(0) != scores.similarity[:, changed].argmax(0))
+    assert np.all(scores.t2i[:, unchanged].argmax(0) == scores.similarity[:, unchanged].argmax(0))
