@@ -536,15 +536,12 @@ def _contrastive_options(args):
     (the recipe's default for the data)."""
     from gemini_tf.training.recipes import ContrastiveOptions
 
-    given = (args.itm_warmup, args.momentum_distill, args.distill_weight)
-    if all(value is None for value in given):
+    given = {"itm_warmup": args.itm_warmup, "momentum": args.momentum_distill, "distill_weight": args.distill_weight}
+    if all(value is None for value in given.values()):
         return None
-    defaults = ContrastiveOptions()
-    return ContrastiveOptions(
-        itm_warmup=defaults.itm_warmup if args.itm_warmup is None else args.itm_warmup,
-        momentum=args.momentum_distill or None,
-        distill_weight=defaults.distill_weight if args.distill_weight is None else args.distill_weight,
-    )
+    if given["momentum"] == 0:
+        given["momentum"] = None  # --momentum-distill 0: off
+    return ContrastiveOptions(**{name: value for name, value in given.items() if value is not None})
 
 
 def _train(args) -> int:

@@ -73,8 +73,7 @@ class ContrastiveTrainer(keras.Model):
         super().__init__(**kwargs)
         if itm_warmup_steps < 0:
             raise ValueError(f"itm_warmup_steps must be at least 0, got {itm_warmup_steps}.")
-        if not 0.0 <= distill_weight <= 1.0:
-            raise ValueError(f"distill_weight must be in [0, 1], got {distill_weight}.")
+        check_distill_weight(distill_weight)
         self.gemini = gemini
         gemini.contrastive_head.trainable = True  # its scale (and bias) train under the contrastive term
         self.itm_weight = itm_weight
@@ -152,6 +151,12 @@ class ContrastiveTrainer(keras.Model):
         config = dict(config)
         config["gemini"] = keras.layers.deserialize(config["gemini"], custom_objects=custom_objects)
         return cls(**config)
+
+
+def check_distill_weight(distill_weight: float) -> None:
+    """ValueError unless α = `distill_weight` is in [0, 1]."""
+    if not 0.0 <= distill_weight <= 1.0:
+        raise ValueError(f"distill_weight must be in [0, 1], got {distill_weight}.")
 
 
 def itm_schedule(step, warmup_steps: int):

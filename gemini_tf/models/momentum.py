@@ -22,6 +22,12 @@ from gemini_tf.models.gemini import GeminiModel
 MOMENTUM_PARTS = ("text_encoder", "image_encoder", "text_projection", "image_projection")
 
 
+def check_momentum(momentum: float) -> None:
+    """ValueError unless 0 <= `momentum` < 1."""
+    if not 0.0 <= momentum < 1.0:
+        raise ValueError(f"momentum must be in [0, 1), got {momentum}.")
+
+
 @keras.saving.register_keras_serializable(package="gemini_tf")
 class MomentumEncoder(keras.layers.Layer):
     """A non-trainable EMA copy of `gemini`'s encoders and projections.
@@ -33,8 +39,7 @@ class MomentumEncoder(keras.layers.Layer):
 
     def __init__(self, gemini: GeminiModel, momentum: float = 0.995, **kwargs):
         super().__init__(**kwargs)
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum}.")
+        check_momentum(momentum)
         self.momentum = momentum
         self.copy = GeminiModel.from_config(gemini.get_config())
         self.copy.set_weights(gemini.get_weights())

@@ -30,9 +30,10 @@ import tensorflow as tf
 from gemini_tf.data.curriculum import StagedGroups
 from gemini_tf.data.sources import DataSource, ShapesSource
 from gemini_tf.models.captioner import TokenAccuracy, caption_loss
-from gemini_tf.models.contrastive_trainer import ContrastiveTrainer
+from gemini_tf.models.contrastive_trainer import ContrastiveTrainer, check_distill_weight
 from gemini_tf.models.distillation_trainer import DistillationTrainer
 from gemini_tf.models.listwise_trainer import ImageListwiseTrainer, ListwiseTrainer
+from gemini_tf.models.momentum import check_momentum
 from gemini_tf.preprocessing.text import TextPreprocessor
 from gemini_tf.training.loop import FitSettings, adamw
 
@@ -134,10 +135,9 @@ class ContrastiveOptions:
     def __post_init__(self):
         if not 0.0 <= self.itm_warmup < 1.0:
             raise ValueError(f"itm_warmup is a share of the training steps in [0, 1), got {self.itm_warmup}.")
-        if self.momentum is not None and not 0.0 <= self.momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}.")
-        if not 0.0 <= self.distill_weight <= 1.0:
-            raise ValueError(f"distill_weight must be in [0, 1], got {self.distill_weight}.")
+        if self.momentum is not None:
+            check_momentum(self.momentum)
+        check_distill_weight(self.distill_weight)
 
 
 class ContrastiveRecipe(Recipe):
