@@ -87,3 +87,15 @@ def test_config_json_round_trip():
     import json
 
     assert GeminiConfig.from_dict(json.loads(config.to_json())) == config
+
+
+def test_gated_mean_is_the_gate_weighted_mean_with_an_empty_entry():
+    """sum(g * x) / (sum(g) + NOTHING): the weighted mean when gates are open, near 0 when all are shut."""
+    from gemini_tf.models.grounded_fusion import NOTHING, gated_mean
+
+    rng = np.random.default_rng(0)
+    gates, values = rng.uniform(0.0, 1.0, (3, 5, 2)), rng.normal(size=(3, 5, 2))
+    expected = (gates * values).sum(1) / (gates.sum(1) + NOTHING)
+    np.testing.assert_allclose(gated_mean(np.log(gates), values), expected, rtol=1e-5)
+    shut = gated_mean(np.full((1, 5, 2), np.log(1e-9)), values[:1])
+    assert np.abs(np.asarray(shut)).max() < 1e-4

@@ -27,9 +27,23 @@ weights, so plots and the word->object measure show what the model uses.
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 from gemini_tf.models.fusion import CrossAttentionFusion
+
+TINY = 1e-12  # the smallest gate whose log is taken
+LEFT_OUT = -30.0  # log-weight added to padding tokens and to pairs out of sentence order (e^-30 ~ 1e-13)
+NOTHING = 1e-3  # weight of an empty entry with value 0: means shrink to 0 when the gates sum to less
+
+
+def gated_mean(log_weights, values):
+    """sum(w * values) / (sum(w) + NOTHING) over axis 1, from log w [B, N, ...]: a softmax with one
+    extra empty entry. int8 TFLite runs it safely; a division by a sum near zero quantizes the
+    divisor to exactly zero, which LiteRT refuses."""
+    empty = ops.full_like(log_weights[:, :1], float(np.log(NOTHING)))
+    weights = ops.softmax(ops.concatenate([log_weights, empty], axis=1), axis=1)[:, :-1]
+    return ops.sum(weights * values, axis=1)
 
 
 def cell_coordinates(grid_size: tuple[int, int], dtype: str = "float32"):
@@ -98,19 +112,20 @@ class GroundedFusion(CrossAttentionFusion):
         # Evidence: each token's best cell (0 when none stands out), over the tokens that need one.
         cells = ops.cast(ops.shape(scores)[-1], scores.dtype)
         best = ops.transpose(ops.logsumexp(scores, axis=-1) - ops.log(cells), (0, 2, 1))  # [B, L, H]
-        gate = ops.sigmoid(self._gate(tokens)) * mask
-        evidence = ops.sum(gate * best, axis=1) / ops.maximum(ops.sum(gate, axis=1), 1e-3)  # [B, H]
+        log_gate = ops.log(ops.maximum(ops.sigmoid(self._gate(tokens)), TINY)) + (1.0 - mask) * LEFT_OUT
+        evidence = gated_mean(log_gate, best)  # [B, H]
 
         # Relation: direction(text) . (where later object words look - where earlier ones look), over
         # every pair of gated tokens in sentence order: "A above B" names A first.
         weights = ops.softmax(scores, axis=-1)
         position = ops.einsum("bhln,nc->blhc", weights, cell_coordinates(self.grid_size, weights.dtype))  # [B, L, H, 2]
         later = ops.cast(ops.arange(length)[None, :] > ops.arange(length)[:, None], tokens.dtype)  # [t, u]
-        pair = gate[:, :, None, :] * gate[:, None, :, :] * later[None, :, :, None]  # [B, t, u, H]
+        log_pair = log_gate[:, :, None, :] + log_gate[:, None, :, :] + (1.0 - later)[None, :, :, None] * LEFT_OUT
         offset = position[:, None, :] - position[:, :, None]  # [B, t, u, H, 2]: P_u - P_t
-        offset = (
-            ops.sum(pair[..., None] * offset, axis=(1, 2)) / ops.maximum(ops.sum(pair, axis=(1, 2)), 1e-3)[..., None]
-        )
+        offset = gated_mean(
+            ops.reshape(log_pair, (batch, length * length, self.num_heads, 1)),
+            ops.reshape(offset, (batch, length * length, self.num_heads, 2)),
+        )  # [B, H, 2]
         direction = ops.sum(self._direction(tokens) * mask, axis=1) / ops.maximum(ops.sum(mask, axis=1), 1.0)
         relation = ops.sum(ops.reshape(direction, (batch, self.num_heads, 2)) * offset, axis=-1)  # [B, H]
 
