@@ -146,6 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_size_arguments(train)
     train.add_argument(
+        "--phrase-evidence",
+        action="store_true",
+        help="--fusion grounded: match neighbouring words (colour + shape) to the same image cell, one by one "
+        "(better on colour-shape combinations never seen in training, weaker on relations)",
+    )
+    train.add_argument(
         "--init",
         default=None,
         metavar="PRETRAINED_MODEL",
@@ -526,6 +532,7 @@ def _config_overrides(args) -> dict:
             ("sequence_length", args.sequence_length),
             ("contrastive_loss", getattr(args, "contrastive_loss", None)),
             ("decoder_layers", getattr(args, "decoder_layers", None)),
+            ("phrase_evidence", True if getattr(args, "phrase_evidence", False) else None),
         )
         if value is not None
     }

@@ -48,6 +48,7 @@ class GeminiConfig:
     fusion_layers: int = 2
     decoder_layers: int = 2
     fusion: str = "cross_attention"
+    phrase_evidence: bool = False
     task: str = "itm"
     num_classes: int = 2
     embedding_dim: int = 64
@@ -61,6 +62,8 @@ class GeminiConfig:
             raise ValueError(f"Unknown fusion {self.fusion!r}; choose one of {list(FUSIONS)}.")
         if self.task not in TASKS:
             raise ValueError(f"Unknown task {self.task!r}; choose one of {list(TASKS)}.")
+        if self.phrase_evidence and self.fusion != "grounded":
+            raise ValueError(f"phrase_evidence is part of the grounded fusion; got fusion {self.fusion!r}.")
         stages = self.patch_size.bit_length() - 1
         if self.patch_size < 2 or 2**stages != self.patch_size:
             raise ValueError(f"patch_size must be a power of two >= 2, got {self.patch_size}.")

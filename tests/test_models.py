@@ -99,3 +99,21 @@ def test_gated_mean_is_the_gate_weighted_mean_with_an_empty_entry():
     np.testing.assert_allclose(gated_mean(np.log(gates), values), expected, rtol=1e-5)
     shut = gated_mean(np.full((1, 5, 2), np.log(1e-9)), values[:1])
     assert np.abs(np.asarray(shut)).max() < 1e-4
+
+
+def test_phrase_evidence_round_trips_and_needs_the_grounded_fusion(tmp_path):
+    """`phrase_evidence` is a serialised part of the grounded fusion; other fusions refuse it."""
+    config = GeminiConfig.from_preset("tiny", fusion="grounded", phrase_evidence=True)
+    model = gemini_model(config, vocabulary_size=50)
+    assert model.fusion.phrase_evidence
+    token_ids = np.random.default_rng(0).integers(1, 50, (3, config.sequence_length)).astype("int32")
+    images = np.random.default_rng(1).random((3, *config.image_size, 3)).astype("float32")
+    path = str(tmp_path / "phrase.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.fusion.phrase_evidence
+    np.testing.assert_allclose(
+        loaded.predict([token_ids, images], verbose=0), model.predict([token_ids, images], verbose=0), atol=1e-6
+    )
+    with pytest.raises(ValueError, match="phrase_evidence is part of the grounded fusion"):
+        GeminiConfig.from_preset("tiny", fusion="cross_attention", phrase_evidence=True)

@@ -206,7 +206,7 @@ def fusion_layer(config: GeminiConfig) -> keras.layers.Layer:
     sizes = (config.hidden_dim, config.fusion_layers, config.num_heads, config.intermediate_dim)
     if config.fusion == "cross_attention":
         return CrossAttentionFusion(*sizes, config.dropout, name="fusion")
-    return GroundedFusion(*sizes, config.grid_size, config.dropout, name="fusion")
+    return GroundedFusion(*sizes, config.grid_size, config.dropout, config.phrase_evidence, name="fusion")
 
 
 def gemini_model(

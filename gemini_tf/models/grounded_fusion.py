@@ -12,7 +12,10 @@ one):
    (CoordConv's explicit positions, Liu et al. 2018).
 2. Evidence: the best score of each token (log-sum-exp over cells, 0 when no
    cell stands out), averaged over the tokens a learned gate says must find
-   an object: does every phrase have its object?
+   an object: does every phrase have its object? With `phrase_evidence`, the
+   score of each pair of neighbouring words at the same cell instead (the sum
+   of their two scores): colour and shape are matched one by one and bound by
+   the cell, so combinations never seen in training are read like seen ones.
 3. Relate: over every pair of gated tokens in sentence order ("A above B"
    names A first), the later token's position minus the earlier one's, dotted
    with a direction read from the text ("above" and "below" point opposite
@@ -66,6 +69,9 @@ class GroundedFusion(CrossAttentionFusion):
         intermediate_dim: feed-forward width of the blocks.
         grid_size: (rows, columns) of the image encoder's patch grid.
         dropout: dropout rate in the blocks.
+        phrase_evidence: read the evidence from pairs of neighbouring words that must fit the
+            same cell, scored on the text encoder's word states (not fused with the image):
+            "blue" + "circle" peaks on a blue circle even if no training scene had one.
     """
 
     def __init__(
@@ -76,9 +82,14 @@ class GroundedFusion(CrossAttentionFusion):
         intermediate_dim: int,
         grid_size: tuple[int, int],
         dropout: float = 0.0,
+        phrase_evidence: bool = False,
         **kwargs,
     ):
         super().__init__(hidden_dim, num_layers, num_heads, intermediate_dim, dropout, **kwargs)
+        self.phrase_evidence = phrase_evidence
+        self._word_query = (
+            keras.layers.Dense(hidden_dim, use_bias=False, name="word_query") if phrase_evidence else None
+        )
         self.grid_size = tuple(grid_size)
         self.key_dim = hidden_dim // num_heads
         self._image_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="image_norm")
@@ -92,14 +103,16 @@ class GroundedFusion(CrossAttentionFusion):
         states = (None, None, self.hidden_dim)
         for layer in (self._image_norm, self._query, self._key, self._gate, self._direction):
             layer.build(states)
+        if self._word_query is not None:
+            self._word_query.build(states)
 
     def _heads(self, x):
         batch, length = ops.shape(x)[0], ops.shape(x)[1]
         return ops.transpose(ops.reshape(x, (batch, length, self.num_heads, self.key_dim)), (0, 2, 1, 3))
 
-    def scores(self, tokens, image_sequence):
+    def scores(self, tokens, image_sequence, query_layer=None):
         """Grounding scores [batch, heads, text_len, cells]: how well each cell fits each token."""
-        query = self._heads(self._query(tokens))
+        query = self._heads((query_layer or self._query)(tokens))
         key = self._heads(self._key(self._image_norm(image_sequence)))
         return ops.matmul(query, ops.transpose(key, (0, 1, 3, 2))) / (self.key_dim**0.5)
 
@@ -113,7 +126,15 @@ class GroundedFusion(CrossAttentionFusion):
         cells = ops.cast(ops.shape(scores)[-1], scores.dtype)
         best = ops.transpose(ops.logsumexp(scores, axis=-1) - ops.log(cells), (0, 2, 1))  # [B, L, H]
         log_gate = ops.log(ops.maximum(ops.sigmoid(self._gate(tokens)), TINY)) + (1.0 - mask) * LEFT_OUT
-        evidence = gated_mean(log_gate, best)  # [B, H]
+        if self.phrase_evidence:
+            # Each pair of neighbouring words must fit the same cell: "blue" + "circle" peaks on a blue
+            # circle, read from the text encoder's own word states (not fused with the image).
+            words = self.scores(text_sequence, image_sequence, self._word_query)  # [B, H, L, N]
+            phrases = words[:, :, :-1] + words[:, :, 1:]
+            best = ops.transpose(ops.logsumexp(phrases, axis=-1) - ops.log(cells), (0, 2, 1))  # [B, L-1, H]
+            evidence = gated_mean(log_gate[:, :-1] + log_gate[:, 1:], best)
+        else:
+            evidence = gated_mean(log_gate, best)  # [B, H]
 
         # Relation: direction(text) . (where later object words look - where earlier ones look), over
         # every pair of gated tokens in sentence order: "A above B" names A first.
@@ -138,4 +159,4 @@ class GroundedFusion(CrossAttentionFusion):
         return ops.softmax(self.scores(tokens, image_sequence), axis=-1)
 
     def get_config(self):
-        return {**super().get_config(), "grid_size": list(self.grid_size)}
+        return {**super().get_config(), "grid_size": list(self.grid_size), "phrase_evidence": self.phrase_evidence}
