@@ -1,13 +1,13 @@
 """Runs the README's plain Keras workflow verbatim and records its test accuracy.
 
     python benchmarks/plain_keras_fit.py                    # the default fusion
-    python benchmarks/plain_keras_fit.py --fusion grounded
+    python benchmarks/plain_keras_fit.py --fusion grounded [--phrase-evidence] [--preset small]
 
 Shapes yes/no statements from 4,000 training scenes, scikit-learn's
 `train_test_split`, `compile(optimizer="adam", loss="binary_crossentropy")` and
 `fit` for 10 epochs: the documented way a user trains on their own labelled
-pairs. The only addition to the README snippet is the `fusion` argument and
-the timing.
+pairs. The only additions to the README snippet are the model's preset and fusion
+arguments and the timing.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from results_file import merge_results
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fusion", default="cross_attention")
+    parser.add_argument("--phrase-evidence", action="store_true", help="grounded fusion's phrase evidence")
+    parser.add_argument("--preset", default="tiny")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--results", default="benchmarks/results/plain_keras_fit.json")
@@ -42,11 +44,12 @@ def main() -> None:
         token_ids, images, data.labels, test_size=0.2, random_state=0
     )
     model = gemini_tf.gemini_model(
-        "tiny",
+        args.preset,
         vocabulary_size=preprocessor.vocabulary_size,
         sequence_length=preprocessor.sequence_length,
         task="classify",
         fusion=args.fusion,
+        **({"phrase_evidence": True} if args.phrase_evidence else {}),
     )
     model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
     history = model.fit([ids_train, img_train], y_train, epochs=args.epochs, batch_size=32, verbose=2)
@@ -54,6 +57,8 @@ def main() -> None:
 
     row = {
         "fusion": args.fusion,
+        "phrase_evidence": args.phrase_evidence,
+        "preset": args.preset,
         "pairs": len(data.labels),
         "positive_share": float(data.labels.mean()),
         "test_accuracy": float(accuracy),
@@ -62,7 +67,12 @@ def main() -> None:
         "seconds": time.perf_counter() - start,
     }
     print(row)
-    merge_results(args.results, {f"{args.fusion}_seed{args.seed}": row})
+    name = (
+        args.fusion
+        + ("_phrases" if args.phrase_evidence else "")
+        + ("" if args.preset == "tiny" else f"_{args.preset}")
+    )
+    merge_results(args.results, {f"{name}_seed{args.seed}": row})
 
 
 if __name__ == "__main__":
