@@ -15,7 +15,7 @@ signatures on PNG bytes, and the dynamic-range TFLite file (greedy).
     python benchmarks/captioning.py --data flickr8k --skip-train   # re-score saved_models/captioning/flickr8k
     python benchmarks/captioning.py --data shapes --skip-train --rerank saved_models/small_grounded
 
-Results go to benchmarks/results/captioning.json, one entry per dataset, merged.
+Results go to benchmarks/results/captioning.json, one entry per dataset (or per `--name`), merged.
 """
 
 from __future__ import annotations
@@ -85,12 +85,15 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=5e-4)
     parser.add_argument("--decoder-layers", type=int, default=2)
+    parser.add_argument("--word-grounding", action="store_true", help="the decoder's WordGrounding term")
     parser.add_argument("--output-dir", default="saved_models/captioning")
     parser.add_argument("--skip-train", action="store_true", help="score the bundle already in --output-dir")
     parser.add_argument("--results", default="benchmarks/results/captioning.json")
+    parser.add_argument("--name", default=None, help="the results entry (default: --data)")
     args = parser.parse_args()
 
-    output_dir = os.path.join(args.output_dir, args.data)
+    name = args.name or args.data
+    output_dir = os.path.join(args.output_dir, name)
     if args.data == "shapes":
         data = ShapesSource(scenes={"train": 16000, "validation": 1000, "test": 1000})
         part = "test"
@@ -100,7 +103,7 @@ def main() -> None:
     entry = {}
     if args.skip_train and os.path.isfile(args.results):  # keep the training run's record
         with open(args.results) as f:
-            entry = json.load(f).get(args.data, {})
+            entry = json.load(f).get(name, {})
     if not args.skip_train:
         start = time.perf_counter()
         train(
@@ -109,27 +112,32 @@ def main() -> None:
             task="describe",
             preset=args.preset,
             init=args.init,
-            config_overrides={"decoder_layers": args.decoder_layers},
+            config_overrides={"decoder_layers": args.decoder_layers, "word_grounding": args.word_grounding},
             epochs=args.epochs,
             batch_size=args.batch_size,
             learning_rate=args.learning_rate,
             verbose=2,
         )
         entry["train_minutes"] = (time.perf_counter() - start) / 60
-        entry["settings"] = {key: value for key, value in vars(args).items() if key not in ("skip_train", "results")}
+        entry["settings"] = {
+            key: value for key, value in vars(args).items() if key not in ("skip_train", "results", "name")
+        }
     bundle = load(output_dir)
     entry["parameters"] = int(bundle.model.count_params())
     entry["part"] = part
     for sampler in SAMPLERS:
         entry[sampler] = evaluate_descriptions(bundle, data, part, sampler=sampler)
         print(sampler, entry[sampler], flush=True)
+    if args.data == "shapes":  # what variants are compared on
+        entry["beam_validation"] = evaluate_descriptions(bundle, data, "validation", sampler="beam")
+        print("beam validation", entry["beam_validation"], flush=True)
     if args.rerank:
         matcher = load(args.rerank)
-        for name in (part, "validation"):  # the beam count was chosen on validation
-            entry[f"beam_rerank_{name}"] = evaluate_descriptions(
-                bundle, data, name, num_beams=args.rerank_beams, rerank=matcher
+        for split in (part, "validation"):  # the beam count was chosen on validation
+            entry[f"beam_rerank_{split}"] = evaluate_descriptions(
+                bundle, data, split, num_beams=args.rerank_beams, rerank=matcher
             )
-            print(f"rerank {name}", entry[f"beam_rerank_{name}"], flush=True)
+            print(f"rerank {split}", entry[f"beam_rerank_{split}"], flush=True)
         entry["rerank"] = {"matcher": args.rerank, "beams": args.rerank_beams}
     if args.data != "shapes":
         entry.update(baseline_scores(bundle, data, part))
@@ -137,7 +145,7 @@ def main() -> None:
     images = data.captions(part).pixels(bundle.config.image_size)[:20]
     entry["latency_ms"] = latency_ms(bundle, images)
     print(entry["latency_ms"], flush=True)
-    merge_results(args.results, {args.data: entry})
+    merge_results(args.results, {name: entry})
 
 
 if __name__ == "__main__":
