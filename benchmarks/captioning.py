@@ -85,7 +85,6 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=5e-4)
     parser.add_argument("--decoder-layers", type=int, default=2)
-    parser.add_argument("--word-grounding", action="store_true", help="the decoder's WordGrounding term")
     parser.add_argument("--output-dir", default="saved_models/captioning")
     parser.add_argument("--skip-train", action="store_true", help="score the bundle already in --output-dir")
     parser.add_argument("--results", default="benchmarks/results/captioning.json")
@@ -112,7 +111,7 @@ def main() -> None:
             task="describe",
             preset=args.preset,
             init=args.init,
-            config_overrides={"decoder_layers": args.decoder_layers, "word_grounding": args.word_grounding},
+            config_overrides={"decoder_layers": args.decoder_layers},
             epochs=args.epochs,
             batch_size=args.batch_size,
             learning_rate=args.learning_rate,

@@ -126,12 +126,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--decoder-layers", type=int, default=None, help="caption decoder blocks (--task describe; default: 2)"
     )
     train.add_argument(
-        "--word-grounding",
-        action="store_true",
-        help="--task describe: add to each next word's logit how well it and the previous word fit one image "
-        "cell (writes colour-shape combinations never seen in training)",
-    )
-    train.add_argument(
         "--train-scenes", type=int, default=16000, help="generated training scenes (shapes, nlvr_world; default: 16000)"
     )
     train.add_argument(
@@ -539,7 +533,6 @@ def _config_overrides(args) -> dict:
             ("contrastive_loss", getattr(args, "contrastive_loss", None)),
             ("decoder_layers", getattr(args, "decoder_layers", None)),
             ("phrase_evidence", True if getattr(args, "phrase_evidence", False) else None),
-            ("word_grounding", True if getattr(args, "word_grounding", False) else None),
         )
         if value is not None
     }

@@ -47,7 +47,6 @@ class GeminiConfig:
     image_layers: int = 1
     fusion_layers: int = 2
     decoder_layers: int = 2
-    word_grounding: bool = False
     fusion: str = "cross_attention"
     phrase_evidence: bool = False
     task: str = "itm"
@@ -63,10 +62,6 @@ class GeminiConfig:
             raise ValueError(f"Unknown fusion {self.fusion!r}; choose one of {list(FUSIONS)}.")
         if self.task not in TASKS:
             raise ValueError(f"Unknown task {self.task!r}; choose one of {list(TASKS)}.")
-        if self.word_grounding and self.task != "describe":
-            raise ValueError(
-                f"word_grounding is part of the caption decoder (task 'describe'); got task {self.task!r}."
-            )
         if self.phrase_evidence and self.fusion != "grounded":
             raise ValueError(f"phrase_evidence is part of the grounded fusion; got fusion {self.fusion!r}.")
         stages = self.patch_size.bit_length() - 1

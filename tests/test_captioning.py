@@ -88,57 +88,6 @@ def test_captioner_round_trips_through_keras_file(overfit, tmp_path):
     np.testing.assert_array_equal(model.generate(pixels), restored.generate(pixels))
 
 
-def test_word_grounding_scores_the_previous_and_each_candidate_word_at_one_cell():
-    from gemini_tf.layers.word_grounding import WordGrounding
-
-    rng = np.random.default_rng(0)
-    layer = WordGrounding(vocabulary_size=7, key_dim=4, initial_weight=0.5)
-    ids, states = rng.integers(0, 7, (2, 3)), rng.normal(size=(2, 5, 8)).astype("float32")
-    logits = np.asarray(layer(ids, states))
-    keys = np.asarray(layer._cell_key(layer._image_norm(states))) / 2.0  # / sqrt(key_dim)
-    fits = np.einsum("vk,bnk->bvn", np.asarray(layer.words.embeddings), keys)  # [batch, vocabulary, cells]
-    for b in range(2):
-        for t in range(3):
-            joint = fits[b, ids[b, t]][None, :] + fits[b]  # [vocabulary, cells]
-            expected = 0.5 * (np.log(np.exp(joint).sum(-1)) - np.log(5))
-            np.testing.assert_allclose(logits[b, t], expected, rtol=1e-5, atol=1e-5)
-    # Two words that peak on far-apart cells give a low, finite fit instead of log(0).
-    layer.words.embeddings.assign(np.concatenate([np.full((1, 4), 300.0), np.full((6, 4), -300.0)]))
-    assert np.isfinite(np.asarray(layer(ids, states))).all()
-
-
-@pytest.fixture(scope="module")
-def grounded_captioner(preprocessor):
-    """An untrained captioner whose decoder adds the `WordGrounding` term."""
-    keras.utils.set_random_seed(1)
-    config = GeminiConfig.from_preset(
-        "tiny", task="describe", vocabulary_size=preprocessor.vocabulary_size, word_grounding=True, **SMALL
-    )
-    return caption_model(config, **preprocessor.caption_ids())
-
-
-def test_word_grounding_keeps_the_decoder_causal_and_round_trips(grounded_captioner, overfit, tmp_path):
-    _, pixels, ids = overfit
-    model = grounded_captioner
-    states = np.asarray(model.image_encoder(pixels[:4])["sequence"])
-    changed = ids[:4].copy()
-    changed[:, 5] = (changed[:, 5] + 7) % model.decoder.vocabulary_size
-    before, after = (np.asarray(model.decoder([x, states])) for x in (ids[:4], changed))
-    np.testing.assert_allclose(before[:, :5], after[:, :5], atol=1e-6)
-    assert np.abs(before[:, 5:] - after[:, 5:]).max() > 1e-3
-    path = str(tmp_path / "grounded_captioner.keras")
-    model.save(path)
-    restored = keras.saving.load_model(path, compile=False)
-    assert restored.decoder.word_grounding
-    np.testing.assert_array_equal(model([ids[:, :-1], pixels]), restored([ids[:, :-1], pixels]))
-    np.testing.assert_array_equal(model.generate(pixels), restored.generate(pixels))
-
-
-def test_word_grounding_belongs_to_the_describe_task():
-    with pytest.raises(ValueError, match="word_grounding is part of the caption decoder"):
-        GeminiConfig.from_preset("tiny", word_grounding=True)
-
-
 def test_detokenize_stops_at_sep_and_joins_wordpieces(preprocessor):
     ids = preprocessor(["a small red circle", "two green triangles"]).numpy()
     ids[1, 3] = preprocessor.caption_ids()["end_id"]  # [CLS] two green [SEP] ...
@@ -212,34 +161,6 @@ def test_describe_tflite_runs_the_decoding_loop_with_builtins(describe_bundle, s
     (written,) = export_tflite(path, str(tmp_path / "tflite"), ("none",))
     assert os.path.basename(written) == "describe_none.tflite"
     images, _ = scenes
-    assert Captioner(written).describe(images[:4]) == bundle.describe(images[:4])
-
-
-def test_word_grounding_captioner_exports_and_runs_in_tflite_with_builtins(scenes, tmp_path):
-    from gemini_tf.export.tflite import Captioner, export_tflite
-    from gemini_tf.training import train
-
-    directory = str(tmp_path / "grounded")
-    train(
-        directory,
-        "shapes",
-        task="describe",
-        config_overrides={"word_grounding": True},
-        epochs=1,
-        train_scenes=128,
-        validation_scenes=32,
-        batch_size=32,
-        verbose=0,
-    )
-    bundle = load(directory)
-    assert bundle.model.decoder.word_grounding
-    path = export_saved_model(bundle, "captioner", str(tmp_path / "export"))
-    images, _ = scenes
-    served = tf.saved_model.load(path).signatures["describe"](
-        image_bytes=tf.constant([encode_image(image, "PNG") for image in images[:4]])
-    )
-    assert [c.decode() for c in served["caption"].numpy()] == bundle.describe(images[:4])
-    (written,) = export_tflite(path, str(tmp_path / "tflite"), ("none",))
     assert Captioner(written).describe(images[:4]) == bundle.describe(images[:4])
 
 

@@ -4,10 +4,7 @@ keras-hub `TransformerDecoder` blocks (pre-norm, GELU): causal self-attention
 over the caption, cross-attention to the image encoder's patch states. The token
 embedding is tied to the output projection (`ReversibleEmbedding`), over the
 same WordPiece vocabulary as the text encoder, so logits are scores of the
-vocabulary's own embeddings. With `word_grounding`, a `WordGrounding` term is
-added to the logits: each candidate word scored by how well it and the previous
-word fit the same image cell, so colour-shape combinations never written in
-training can be written when the image shows them.
+vocabulary's own embeddings.
 """
 
 from __future__ import annotations
@@ -16,7 +13,6 @@ import keras
 import keras_hub
 
 from gemini_tf.layers.encoder_blocks import decoder_blocks
-from gemini_tf.layers.word_grounding import WordGrounding
 
 
 @keras.saving.register_keras_serializable(package="gemini_tf")
@@ -31,7 +27,6 @@ class CaptionDecoder(keras.Model):
         hidden_dim: width of the token states; the image states must have it too.
         num_layers: `TransformerDecoder` blocks.
         num_heads, intermediate_dim, dropout: sizes of each block.
-        word_grounding: add the `WordGrounding` term (previous word and candidate word at one cell).
     """
 
     def __init__(
@@ -43,7 +38,6 @@ class CaptionDecoder(keras.Model):
         num_heads: int,
         intermediate_dim: int,
         dropout: float = 0.0,
-        word_grounding: bool = False,
         **kwargs,
     ):
         # === Layers ===
@@ -53,9 +47,6 @@ class CaptionDecoder(keras.Model):
         embedding_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="embedding_norm")
         blocks = decoder_blocks(num_layers, num_heads, intermediate_dim, dropout, "decoder")
         final_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="final_norm")
-        grounding = (
-            WordGrounding(vocabulary_size, hidden_dim // num_heads, name="word_grounding") if word_grounding else None
-        )
 
         # === Functional Model ===
         token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
@@ -65,8 +56,6 @@ class CaptionDecoder(keras.Model):
             # Causal self-attention alone hides what follows a token, [PAD] included.
             x = block(x, image_states, use_causal_mask=True)
         logits = embedding.token_embedding(final_norm(x), reverse=True)
-        if grounding is not None:
-            logits = logits + grounding(token_ids, image_states)
         super().__init__(inputs=[token_ids, image_states], outputs=logits, **kwargs)
 
         # === Config ===
@@ -77,7 +66,6 @@ class CaptionDecoder(keras.Model):
         self.num_heads = num_heads
         self.intermediate_dim = intermediate_dim
         self.dropout = dropout
-        self.word_grounding = word_grounding
 
     def get_config(self):
         return {
@@ -90,7 +78,6 @@ class CaptionDecoder(keras.Model):
             "num_heads": self.num_heads,
             "intermediate_dim": self.intermediate_dim,
             "dropout": self.dropout,
-            "word_grounding": self.word_grounding,
         }
 
     @classmethod

@@ -190,7 +190,7 @@ def caption_loss() -> keras.losses.Loss:
 def caption_model(
     config: GeminiConfig, start_id: int = 1, end_id: int = 2, banned_ids: tuple[int, ...] = (0, 1, 3, 4)
 ) -> GeminiCaptioner:
-    """A `GeminiCaptioner` sized by `config` (`decoder_layers` decoder blocks, `word_grounding`); the ids are the
+    """A `GeminiCaptioner` sized by `config` (`decoder_layers` decoder blocks); the ids are the
     vocabulary's (`TextPreprocessor.caption_ids`)."""
     decoder = CaptionDecoder(
         config.vocabulary_size,
@@ -200,7 +200,6 @@ def caption_model(
         config.num_heads,
         config.intermediate_dim,
         config.dropout,
-        config.word_grounding,
         name="decoder",
     )
     return GeminiCaptioner(image_encoder(config), decoder, start_id, end_id, banned_ids, name="gemini_captioner")

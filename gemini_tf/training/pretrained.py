@@ -34,12 +34,7 @@ from gemini_tf.bundle import load as load_bundle
 from gemini_tf.config import GeminiConfig, config_for, preset_fields
 
 FREEZE = {"none": (), "text": ("text_encoder",), "image": ("image_encoder",)}
-FINE_TUNING_FIELDS = (
-    "task",
-    "dropout",
-    "decoder_layers",
-    "word_grounding",
-)  # config fields a fine-tuning run may change
+FINE_TUNING_FIELDS = ("task", "dropout", "decoder_layers")  # config fields a fine-tuning run may change
 
 
 def open_init(path: str) -> BundleStart | KerasHubTextStart:
