@@ -49,7 +49,7 @@ def main() -> None:
         sequence_length=preprocessor.sequence_length,
         task="classify",
         fusion=args.fusion,
-        **({"phrase_evidence": True} if args.phrase_evidence else {}),
+        phrase_evidence=args.phrase_evidence,
     )
     model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
     history = model.fit([ids_train, img_train], y_train, epochs=args.epochs, batch_size=32, verbose=2)
