@@ -71,6 +71,7 @@ def main() -> None:
         args.fusion
         + ("_phrases" if args.phrase_evidence else "")
         + ("" if args.preset == "tiny" else f"_{args.preset}")
+        + ("" if args.epochs == 10 else f"_{args.epochs}epochs")
     )
     merge_results(args.results, {f"{name}_seed{args.seed}": row})
 
