@@ -8,7 +8,7 @@ from keras import ops
 
 @keras.saving.register_keras_serializable(package="gemini_tf")
 class MatchHead(keras.layers.Layer):
-    """(fused [batch, dim], contrastive logit [batch, 1]) -> probability [batch, 1] through a sigmoid.
+    """(fused [batch, dim], scores [batch, k]) -> probability [batch, 1] through a sigmoid.
 
     The logit is Dense(fused) + w . scores: the fine-grained fusion, the global
     image-text similarity of the retrieval embeddings and the fusion's own
