@@ -11,6 +11,11 @@ student architecture trained by `train` with the same recipe.
     python benchmarks/distillation.py --data flickr8k --teacher saved_models/flickr8k/gemini \
         --lambdas 0 0.5 1 --no-teacher --fusion-layers 1
 
+With --teacher-cache DIR the teacher's outputs come from a `TeacherCache`: the
+first run writes it (its time is in the row), the next runs read it. Each row
+records the seconds of every epoch (the first includes tracing) and whether the
+teacher ran on the fly, wrote the cache or was read from it.
+
 Results go to benchmarks/results/distillation.json, one entry per run, merged.
 """
 
@@ -26,6 +31,7 @@ from gemini_tf.data.paths import data_dir
 from gemini_tf.evaluation import evaluate
 from gemini_tf.models.distillation_trainer import STUDENT_LOSSES
 from gemini_tf.training.distill import distill
+from gemini_tf.training.teacher_cache import TeacherCache
 
 from results_file import merge_results
 
@@ -45,6 +51,16 @@ def scores(bundle, data: str, path: str) -> dict:
     return {key: metrics[key] for key in SCORES[data]}
 
 
+def teacher_run(cache: str | None, cached_before: bool) -> str:
+    """How the teacher took part: on the fly, writing the cache (with its seconds) or read from it."""
+    if not cache:
+        return "on the fly"
+    if cached_before:
+        return "read from the cache"
+    seconds = sum(part["write_seconds"] for part in TeacherCache(cache).manifest()["parts"].values())
+    return f"wrote the cache ({seconds:.0f} s)"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", choices=tuple(RECIPES), required=True)
@@ -54,6 +70,8 @@ def main() -> None:
     parser.add_argument("--student-loss", choices=STUDENT_LOSSES, default="contrastive")
     parser.add_argument("--no-teacher", action="store_true", help="also train the student without a teacher")
     parser.add_argument("--fusion-layers", type=int, default=None, help="the student's fusion depth")
+    parser.add_argument("--teacher-cache", default=None, help="a TeacherCache folder (written by the first run)")
+    parser.add_argument("--suffix", default="", help="appended to the row names (e.g. _cached)")
     parser.add_argument("--output-dir", default="saved_models/distillation")
     parser.add_argument("--results", default="benchmarks/results/distillation.json")
     args = parser.parse_args()
@@ -74,12 +92,13 @@ def main() -> None:
         },
     )
 
-    suffix = "" if args.student_loss == "contrastive" else f"_{args.student_loss}"
+    suffix = ("" if args.student_loss == "contrastive" else f"_{args.student_loss}") + args.suffix
     runs = [(f"lambda_{lam:g}{suffix}", lam) for lam in args.lambdas] + (
         [("no_teacher", None)] if args.no_teacher else []
     )
     for name, lam in runs:
         output = os.path.join(args.output_dir, args.data, name)
+        cached = bool(args.teacher_cache and TeacherCache(args.teacher_cache).manifest())
         start = time.time()
         if lam is None:
             inputs = {k: teacher.config.to_dict()[k] for k in ("image_size", "patch_size", "sequence_length")}
@@ -99,6 +118,7 @@ def main() -> None:
                 kd_weight=lam,
                 temperature=args.temperature,
                 student_loss=args.student_loss,
+                teacher_cache=args.teacher_cache,
                 preset="tiny",
                 config_overrides=overrides,
                 **recipe,
@@ -110,6 +130,8 @@ def main() -> None:
             "student_loss": args.student_loss if lam is not None else None,
             "parameters": bundle.model.count_params(),
             "train_minutes": minutes,
+            "epoch_seconds": bundle.history["epoch_seconds"],
+            "teacher_run": "alone" if lam is None else teacher_run(args.teacher_cache, cached),
             **scores(bundle, args.data, path),
         }
         print(name, json.dumps(result, indent=2))

@@ -264,6 +264,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="the student's own term: contrastive (its InfoNCE / sigmoid loss) or task (that plus the matching "
         "loss its recipe trains with alone; lambda 0 is then the no-teacher run) (default: contrastive)",
     )
+    distill.add_argument(
+        "--teacher-cache",
+        default=None,
+        metavar="DIR",
+        help="keep the teacher's outputs for these batches in DIR (TFRecord): the first run writes them, runs "
+        "with the same data, seed, batch size and epochs read them instead of running the teacher (default: "
+        "the teacher runs on the fly)",
+    )
     distill.add_argument("--matching", choices=MATCHING, default=None, help="whose data layout (default: as train)")
     _add_fit_arguments(distill, learning_rate=5e-4)
     distill.add_argument("--train-scenes", type=int, default=16000, help="generated training scenes (default: 16000)")
@@ -630,6 +638,7 @@ def _distill(args) -> int:
         kd_weight=args.kd_weight,
         temperature=args.temperature,
         student_loss=args.student_loss,
+        teacher_cache=args.teacher_cache,
         preset=args.preset,
         data=args.data,
         fusion=args.fusion,

@@ -33,7 +33,9 @@ def show_examples(images: np.ndarray, captions: Sequence[str], columns: int = 4,
 
 def plot_history(history: dict[str, list[float]], metrics: Sequence[str] | None = None):
     """Training and validation curves, one panel per metric."""
-    metrics = metrics or [k for k in history if not k.startswith("val_") and k != "learning_rate"]
+    metrics = metrics or [
+        k for k in history if not k.startswith("val_") and k not in ("learning_rate", "epoch_seconds")
+    ]
     fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3), squeeze=False)
     for ax, name in zip(axes[0], metrics):
         ax.plot(history[name], label="train")

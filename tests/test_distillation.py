@@ -1,5 +1,7 @@
 """Distillation: the KD losses, λ's two ends, a frozen teacher, and a student that is an ordinary bundle."""
 
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -7,13 +9,16 @@ from keras import ops
 
 from gemini_tf.bundle import load
 from gemini_tf.cli import main
-from gemini_tf.data import shapes
+from gemini_tf.data import pipeline, shapes
 from gemini_tf.export.saved_model import export_saved_model
+from gemini_tf.models import distillation_trainer
 from gemini_tf.models.distillation import binary_kd_loss, kd_loss, similarity_kd_loss
 from gemini_tf.models.distillation_trainer import DistillationTrainer
 from gemini_tf.models.gemini import gemini_model
 from gemini_tf.models.listwise_trainer import ListwiseTrainer
+from gemini_tf.training import teacher_cache
 from gemini_tf.training.distill import Teacher, distill
+from gemini_tf.training.teacher_cache import TeacherCache
 
 TEACHER = np.array([[2.0, 0.0, -1.0], [0.5, 1.5, 0.0], [0.0, 0.0, 3.0]])
 STUDENT = np.array([[1.0, 1.0, 0.0], [0.0, 2.0, 0.0], [1.0, -1.0, 2.0]])
@@ -207,3 +212,61 @@ def test_the_student_keeps_the_teachers_inputs_and_vocabulary(trained_bundle, tm
     assert main(["distill", "--teacher", teacher_dir, "--lambda", "2", "--output-dir", str(tmp_path / "s")]) == 2
     error = capsys.readouterr().err
     assert "--lambda must be in [0, 1]" in error and "Traceback" not in error
+
+
+def test_a_teacher_cache_changes_nothing_but_who_runs_the_teacher(trained_bundle, tmp_path, monkeypatch):
+    """On the fly, writing the cache, and reading it train the same student; reading never runs the teacher."""
+    teacher_dir, cache = str(tmp_path / "teacher"), str(tmp_path / "cache")
+    trained_bundle.save(teacher_dir)
+    run = dict(kd_weight=0.5, epochs=2, train_scenes=64, validation_scenes=32, batch_size=16, verbose=0)
+    on_the_fly = distill(str(tmp_path / "fly"), teacher_dir, **run).history
+    writing = distill(str(tmp_path / "write"), teacher_dir, teacher_cache=cache, **run).history
+    manifest = TeacherCache(cache).manifest()
+    assert manifest["parts"]["train"]["batches"] == 2 * 64 // 16  # every epoch of the run
+    assert manifest["parts"]["validation"]["batches"] == 2
+
+    def no_teacher(*args, **kwargs):
+        raise AssertionError("the teacher ran although its outputs are cached")
+
+    monkeypatch.setattr(distillation_trainer, "teacher_outputs", no_teacher)
+    monkeypatch.setattr(teacher_cache, "teacher_outputs", no_teacher)
+    reading = distill(str(tmp_path / "read"), teacher_dir, teacher_cache=cache, **run)
+    assert reading.pretraining["distillation"]["teacher_cache"] == os.path.abspath(cache)
+    for name in ("loss", "kd_loss", "student_loss", "val_loss"):
+        np.testing.assert_allclose(writing[name], on_the_fly[name], rtol=1e-5, err_msg=name)
+        np.testing.assert_allclose(reading.history[name], on_the_fly[name], rtol=1e-5, err_msg=name)
+    assert len(reading.history["epoch_seconds"]) == 2
+
+
+def _caption_batches(preprocessor, seed=0):
+    images = np.random.default_rng(seed).integers(0, 256, (8, 80, 80, 3), dtype=np.uint8)
+    texts = [f"a photo number {i}" for i in range(8)]
+    return pipeline.from_captions(images, texts, np.arange(8), preprocessor, (64, 64), 4, shuffle=True, augment=True)
+
+
+def test_cached_caption_batches_give_the_on_the_fly_loss(models_and_groups, preprocessor, tmp_path):
+    """Augmented, shuffled photo batches repeat for a seed, so the mined rows and the loss do too."""
+    teacher, student, _, _ = models_and_groups
+    first, again = (next(iter(_caption_batches(preprocessor)))[0] for _ in range(2))
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+    cached = TeacherCache(str(tmp_path / "cache"), verbose=False).attach(
+        "train", lambda: _caption_batches(preprocessor), teacher, "captions", 7, {"seed": 7}, 8
+    )
+    (read,) = next(iter(cached))
+    on_the_fly = DistillationTrainer(student, teacher, "captions", 0.5, seed=7)
+    from_cache = DistillationTrainer(student, teacher, "captions", 0.5, seed=7)
+    expected = float(on_the_fly.compute_loss(y_pred=on_the_fly(read["inputs"], training=False)))
+    assert float(from_cache.compute_loss(y_pred=from_cache(read, training=False))) == pytest.approx(expected, rel=1e-5)
+
+
+def test_a_teacher_cache_of_other_settings_or_other_batches_is_refused(models_and_groups, preprocessor, tmp_path):
+    teacher, _, _, _ = models_and_groups
+    cache = TeacherCache(str(tmp_path / "cache"), verbose=False)
+    cache.attach("train", lambda: _caption_batches(preprocessor), teacher, "captions", 0, {"batch_size": 4}, 8)
+    with pytest.raises(ValueError, match="batch_size: 4, not 8"):
+        cache.attach("train", lambda: _caption_batches(preprocessor), teacher, "captions", 0, {"batch_size": 8}, 8)
+    with pytest.raises(ValueError, match="8 train examples, not 6"):
+        cache.attach("train", lambda: _caption_batches(preprocessor), teacher, "captions", 0, {"batch_size": 4}, 6)
+    with pytest.raises(ValueError, match="first train batch is not the one the teacher was run on"):
+        cache.attach("train", lambda: _caption_batches(preprocessor, 1), teacher, "captions", 0, {"batch_size": 4}, 8)

@@ -162,7 +162,8 @@ def from_captions(
 
     The input of `ContrastiveMatcher`: one row per caption, `image_ids` is the
     caption's image row, so captions of one image are known to match it. With
-    `augment`, random resized crop and a caption-aware flip (`preprocessing.augment`).
+    `augment`, random resized crop and a caption-aware flip (`preprocessing.augment`),
+    drawn from per-caption seeds that differ every epoch and repeat for the same `seed`.
     """
     texts = check_texts(texts, where="captions")
     image_index = np.asarray(image_index, np.int32)
@@ -173,9 +174,14 @@ def from_captions(
     if shuffle:
         dataset = dataset.shuffle(len(texts), seed=seed, reshuffle_each_iteration=True)
 
-    def load(text, index):
+    # Stateless augmentation seeds, shape [2] per caption: new every epoch, the same in every run.
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    dataset = tf.data.Dataset.zip(dataset, seeds)
+
+    def load(caption, augment_seed):
+        text, index = caption
         image = tf.gather(gallery, index)
-        image = augment_image(image, text, image_size) if augment else resize_and_scale(image, image_size)
+        image = augment_image(image, text, image_size, augment_seed) if augment else resize_and_scale(image, image_size)
         return text, image, index
 
     def tokenize(text, image, index):

@@ -1,9 +1,10 @@
 """`DistillationTrainer`: a student `GeminiModel` learns from a frozen teacher, L = λ·KD + (1−λ)·CL.
 
 Teacher and student read the same batch (the student is built with the
-teacher's vocabulary, sequence length and image size). The teacher runs in
-inference mode on the fly and never trains. Per batch layout (the one its
-recipe's data has):
+teacher's vocabulary, sequence length and image size). The teacher never
+trains: it runs in inference mode on the fly, or its `teacher_outputs` for the
+batch come with it from a cache (`training.teacher_cache`). Per batch layout
+(the one its recipe's data has):
 
 * "captions" — (token_ids, images, image_ids), photos with captions:
   KD = similarity KD (in-batch image->text and text->image softmaxes)
@@ -108,53 +109,56 @@ class DistillationTrainer(keras.Model):
         self.built = True  # every weight is the student's or the teacher's, both built
 
     def call(self, inputs, training=None):
+        """`inputs`: a batch of the layout, or {"inputs": batch, "teacher": its `teacher_outputs`}
+        (a batch read from a `TeacherCache`: the teacher does not run)."""
+        if isinstance(inputs, dict):
+            inputs, taught = inputs["inputs"], inputs["teacher"]
+        else:
+            taught = self.teacher_outputs(inputs)
         if self.layout == "captions":
-            return self._captions(*inputs, training=training)
+            return self._captions(*inputs, taught, training=training)
         if self.layout == "groups":
-            return self._groups(*inputs, training=training)
+            return self._groups(*inputs, taught, training=training)
         token_ids, images = inputs
         return {
-            "match": {
-                "student": self._match(self.student, token_ids, images, training),
-                "teacher": self._match(self.teacher, token_ids, images, False),
-            }
+            "match": {"student": _match_logits(self.student, token_ids, images, training), "teacher": taught["match"]}
         }
 
-    @staticmethod
-    def _match(model, token_ids, images, training):
-        text, image = model.text_encoder(token_ids, training=training), model.image_encoder(images, training=training)
-        return model.match_logits(text, token_ids, image, training=training)
+    def teacher_outputs(self, inputs) -> dict:
+        """What the frozen teacher says about one batch (`teacher_outputs`)."""
+        return teacher_outputs(self.teacher, self.layout, inputs, self.seed_generator)
 
-    def _captions(self, token_ids, images, image_ids, training=None):
+    def _captions(self, token_ids, images, image_ids, taught, training=None):
+        """The student on the teacher's mined rows: both models score the same pairs."""
         image_ids = ops.reshape(image_ids, (-1,))
-        outputs = {"match": {}, "similarity": {}, "image_ids": image_ids}
-        encoded = {}
-        for role, model, mode in (("teacher", self.teacher, False), ("student", self.student, training)):
-            text, image = model.text_encoder(token_ids, training=mode), model.image_encoder(images, training=mode)
-            encoded[role] = (text, image)
-            outputs["similarity"][role] = model.similarities(text["pooled"], image["pooled"])
-        teacher_logits = self.teacher.contrastive_head(outputs["similarity"]["teacher"])
-        negative_text = sample_hard_negatives(teacher_logits, image_ids, self.seed_generator)
-        negative_image = sample_hard_negatives(ops.transpose(teacher_logits), image_ids, self.seed_generator)
-        for role, model, mode in (("teacher", self.teacher, False), ("student", self.student, training)):
-            text, image = encoded[role]
-            rows_text, rows_token_ids, rows_image, labels = matching_rows(
-                text, token_ids, image, image_ids, negative_text, negative_image
-            )
-            outputs["match"][role] = model.match_logits(rows_text, rows_token_ids, rows_image, training=mode)
-        outputs["labels"] = labels  # both models score the same rows, so the labels are the same
-        return outputs
+        student = self.student
+        text, image = (
+            student.text_encoder(token_ids, training=training),
+            student.image_encoder(images, training=training),
+        )
+        rows_text, rows_token_ids, rows_image, labels = matching_rows(
+            text, token_ids, image, image_ids, taught["negative_text"], taught["negative_image"]
+        )
+        return _side_by_side(
+            taught,
+            student.match_logits(rows_text, rows_token_ids, rows_image, training=training),
+            student.similarities(text["pooled"], image["pooled"]),
+            image_ids,
+            labels=labels,
+        )
 
-    def _groups(self, token_ids, images, training=None):
-        batch, group, length = ops.shape(token_ids)[0], ops.shape(token_ids)[1], ops.shape(token_ids)[2]
-        token_ids = ops.reshape(token_ids, (batch * group, length))
-        outputs = {"match": {}, "similarity": {}, "image_ids": ops.arange(batch)}
-        for role, model, mode in (("teacher", self.teacher, False), ("student", self.student, training)):
-            text, image = model.text_encoder(token_ids, training=mode), model.image_encoder(images, training=mode)
-            repeated = {k: ops.repeat(v, group, axis=0) for k, v in image.items()}
-            outputs["match"][role] = model.match_logits(text, token_ids, repeated, training=mode)
-            outputs["similarity"][role] = model.similarities(text["pooled"][::group], image["pooled"])
-        return outputs
+    def _groups(self, token_ids, images, taught, training=None):
+        batch, group = ops.shape(token_ids)[0], ops.shape(token_ids)[1]
+        flat = _flat_groups(token_ids)
+        student = self.student
+        text, image = student.text_encoder(flat, training=training), student.image_encoder(images, training=training)
+        repeated = {k: ops.repeat(v, group, axis=0) for k, v in image.items()}
+        return _side_by_side(
+            taught,
+            student.match_logits(text, flat, repeated, training=training),
+            student.similarities(text["pooled"][::group], image["pooled"]),
+            ops.arange(batch),
+        )
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         match = y_pred["match"]
@@ -165,7 +169,7 @@ class DistillationTrainer(keras.Model):
         else:
             similarity, image_ids = y_pred["similarity"], y_pred["image_ids"]
             kd = kd + similarity_kd_loss(
-                self.teacher.contrastive_head(similarity["teacher"]),
+                similarity["teacher"],  # the teacher's logits (its own contrastive head's scale)
                 self.student.contrastive_head(similarity["student"]),
                 image_ids,
                 self.temperature,
@@ -210,3 +214,61 @@ class DistillationTrainer(keras.Model):
         for role in ("student", "teacher"):
             config[role] = keras.layers.deserialize(config[role], custom_objects=custom_objects)
         return cls(**config)
+
+
+def _flat_groups(token_ids):
+    """[batch, group, length] token ids -> [batch * group, length], group-major per image."""
+    shape = ops.shape(token_ids)
+    return ops.reshape(token_ids, (shape[0] * shape[1], shape[2]))
+
+
+def teacher_outputs(teacher: GeminiModel, layout: str, inputs, seed_generator) -> dict:
+    """What a frozen teacher says about one batch of `layout`: every teacher tensor the KD terms use.
+
+    "captions": the in-batch similarity logits, the hard negatives mined from them (with
+    `seed_generator`) and the match logits of the mined rows; "groups": the similarity logits
+    of the true captions and the match logits of every caption; "pairs": the match
+    (classification) logits. What a `TeacherCache` stores per batch.
+    """
+    if layout == "pairs":
+        return {"match": _match_logits(teacher, *inputs, False)}
+    if layout == "groups":
+        token_ids, images = inputs
+        group = ops.shape(token_ids)[1]
+        flat = _flat_groups(token_ids)
+        text, image = teacher.text_encoder(flat, training=False), teacher.image_encoder(images, training=False)
+        repeated = {k: ops.repeat(v, group, axis=0) for k, v in image.items()}
+        similarity = teacher.similarities(text["pooled"][::group], image["pooled"])
+        return {
+            "logits": teacher.contrastive_head(similarity),
+            "match": teacher.match_logits(text, flat, repeated, training=False),
+        }
+    token_ids, images, image_ids = inputs
+    image_ids = ops.reshape(image_ids, (-1,))
+    text, image = teacher.text_encoder(token_ids, training=False), teacher.image_encoder(images, training=False)
+    logits = teacher.contrastive_head(teacher.similarities(text["pooled"], image["pooled"]))
+    negative_text = sample_hard_negatives(logits, image_ids, seed_generator)
+    negative_image = sample_hard_negatives(ops.transpose(logits), image_ids, seed_generator)
+    rows = matching_rows(text, token_ids, image, image_ids, negative_text, negative_image)[:3]
+    return {
+        "logits": logits,
+        "negative_text": negative_text,
+        "negative_image": negative_image,
+        "match": teacher.match_logits(*rows, training=False),
+    }
+
+
+def _side_by_side(taught: dict, student_match, student_similarity, image_ids, **extra) -> dict:
+    """`y_pred`: the teacher's and the student's side of each KD term (the teacher's
+    similarity already scaled to logits by its own contrastive head)."""
+    return {
+        "match": {"teacher": taught["match"], "student": student_match},
+        "similarity": {"teacher": taught["logits"], "student": student_similarity},
+        "image_ids": image_ids,
+        **extra,
+    }
+
+
+def _match_logits(model: GeminiModel, token_ids, images, training):
+    text, image = model.text_encoder(token_ids, training=training), model.image_encoder(images, training=training)
+    return model.match_logits(text, token_ids, image, training=training)

@@ -4,7 +4,9 @@ The student reads exactly what the teacher reads — its vocabulary, sequence
 length, image size, task and (by default) training data — and takes its widths
 and depths from `preset` ("tiny" by default). Training is the ordinary `train`
 run of that data, with the recipe wrapped in a `DistillationRecipe` (the
-teacher frozen, scored on the fly; see `models.distillation_trainer`). The
+teacher frozen, scored on the fly, or read from a `teacher_cache` folder written
+by an earlier run of the same batches; see `models.distillation_trainer` and
+`training.teacher_cache`). The
 student is an ordinary bundle: evaluate, index, retrieve, export and TFLite
 work on it unchanged, and its `pretraining` record names its teacher.
 
@@ -20,6 +22,7 @@ from gemini_tf.bundle import load as load_bundle
 from gemini_tf.config import PRESET_SIZE_FIELDS, GeminiConfig, preset_fields
 from gemini_tf.models.distillation_trainer import check_settings
 from gemini_tf.training.recipes import DistillationRecipe, Recipe
+from gemini_tf.training.teacher_cache import TeacherCache
 from gemini_tf.training.train import train
 
 # Generated data a teacher may have been trained on: `train` regenerates it by name.
@@ -38,15 +41,26 @@ class Teacher:
         student_loss: the student's own term: "contrastive" (its ITC loss, the documents'
             L_CL) or "task" (ITC + its recipe's matching loss; λ = 0 is then the
             no-teacher run).
+        cache: a folder for the teacher's outputs (`TeacherCache`): the first run writes
+            them, later runs of the same data and settings read them instead of running
+            the teacher. None: the teacher runs on the fly.
     """
 
-    def __init__(self, path: str, kd_weight: float = 0.5, temperature: float = 2.0, student_loss: str = "contrastive"):
+    def __init__(
+        self,
+        path: str,
+        kd_weight: float = 0.5,
+        temperature: float = 2.0,
+        student_loss: str = "contrastive",
+        cache: str | None = None,
+    ):
         check_settings(kd_weight, temperature, student_loss, ("--lambda", "--temperature", "--student-loss"))
         self.path = path
         self.bundle: GeminiBundle = load_bundle(path)
         self.kd_weight = kd_weight
         self.temperature = temperature
         self.student_loss = student_loss
+        self.cache = cache
 
     @property
     def task(self) -> str:
@@ -86,9 +100,10 @@ class Teacher:
             )
         return vocabulary
 
-    def recipe(self, base: Recipe) -> DistillationRecipe:
-        """`base`'s data, taught by this teacher."""
-        return DistillationRecipe(base, self.bundle.model, self.kd_weight, self.temperature, self.student_loss)
+    def recipe(self, base: Recipe, verbose: bool = True) -> DistillationRecipe:
+        """`base`'s data, taught by this teacher (from its cache, if it has one)."""
+        cache = TeacherCache(self.cache, verbose) if self.cache else None
+        return DistillationRecipe(base, self.bundle.model, self.kd_weight, self.temperature, self.student_loss, cache)
 
     def record(self) -> dict:
         """What the student's bundle records about its teacher."""
@@ -97,6 +112,7 @@ class Teacher:
             "kd_weight": self.kd_weight,
             "temperature": self.temperature,
             "student_loss": self.student_loss,
+            "teacher_cache": os.path.abspath(self.cache) if self.cache else None,
             "teacher_sizes": {key: self.bundle.config.to_dict()[key] for key in PRESET_SIZE_FIELDS},
         }
 
@@ -108,6 +124,7 @@ def distill(
     kd_weight: float = 0.5,
     temperature: float = 2.0,
     student_loss: str = "contrastive",
+    teacher_cache: str | None = None,
     preset: str = "tiny",
     data: str | None = None,
     **train_options,
@@ -120,12 +137,14 @@ def distill(
         kd_weight: λ, the weight of the distillation term (`Teacher`).
         temperature: T of the distillation term.
         student_loss: "contrastive" or "task" (`Teacher`).
+        teacher_cache: a folder for the teacher's outputs, written by the first run of these
+            settings and read by the next ones (`training.teacher_cache`); None: on the fly.
         preset: the student's widths and depths.
         data: what to train on (default: the teacher's training data).
         **train_options: `train`'s fit and data options (epochs, batch_size,
             learning_rate, train_scenes, matching, fusion, ...).
     """
-    teaching = Teacher(teacher, kd_weight, temperature, student_loss)
+    teaching = Teacher(teacher, kd_weight, temperature, student_loss, teacher_cache)
     return train(
         output_dir, data or teaching.data(), task=teaching.task, preset=preset, teacher=teaching, **train_options
     )

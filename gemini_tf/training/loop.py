@@ -1,7 +1,8 @@
 """The reusable fit loop: strategy scope, precision, AdamW + warmup/cosine, callbacks, resume.
 
-Every recipe ends here. `fit` adds the callbacks every run wants: best-checkpoint
-saving, early stopping, TensorBoard logs and BackupAndRestore (an interrupted
+Every recipe ends here. `fit` adds the callbacks every run wants: each epoch's
+wall-clock seconds in the history (`epoch_seconds`), best-checkpoint saving,
+early stopping, TensorBoard logs and BackupAndRestore (an interrupted
 run resumes at the epoch where it stopped; a backup of a *different* model is
 refused rather than silently continued). Under multi-worker training only the
 chief writes them into the run folder (`multi_worker`).
@@ -15,6 +16,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 
 import keras
 import tensorflow as tf
@@ -142,6 +144,7 @@ def fit(
     monitor = "val_loss" if validation_data is not None else "loss"
     with _writable_run_dir(run_dir, chief) as writable, multi_worker.keras_workarounds(strategy):
         callbacks = [
+            EpochTimer(),  # first: the callbacks after it (History, TensorBoard) see its entry
             keras.callbacks.BackupAndRestore(os.path.join(writable, "backup")),
             keras.callbacks.ModelCheckpoint(
                 os.path.join(writable, "best.weights.h5"),
@@ -162,6 +165,17 @@ def fit(
             verbose=settings.verbose,
             shuffle=False,  # datasets shuffle themselves
         )
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Adds `epoch_seconds`, the epoch's wall-clock time (validation included), to the epoch logs."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["epoch_seconds"] = time.perf_counter() - self.start
 
 
 @contextlib.contextmanager

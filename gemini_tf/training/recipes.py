@@ -36,6 +36,7 @@ from gemini_tf.models.listwise_trainer import ImageListwiseTrainer, ListwiseTrai
 from gemini_tf.models.momentum import check_momentum
 from gemini_tf.preprocessing.text import TextPreprocessor
 from gemini_tf.training.loop import FitSettings, adamw
+from gemini_tf.training.teacher_cache import TeacherCache, weights_digest
 
 # Listwise training stages: (share of the epochs, relation-rich?). Relations are learnt only once
 # words are grounded on objects, and only when most groups are about relations (issue #11).
@@ -237,16 +238,30 @@ def teacher_forcing(batch: tuple) -> tuple:
 class DistillationRecipe(Recipe):
     """`base`'s data (view, dataset, vocabulary texts), with a frozen `teacher` model teaching:
     L = kd_weight * KD + (1 - kd_weight) * the student's own loss (`student_loss`: its contrastive
-    loss, or its whole recipe loss; binary cross-entropy on labelled pairs)."""
+    loss, or its whole recipe loss; binary cross-entropy on labelled pairs).
+
+    With a `cache` the teacher's outputs are read from it beside the batches (written by the
+    first run): the training stream is then one dataset of every epoch's batches, in order.
+    """
 
     name = "distill"
     LAYOUTS = {"listwise": "groups", "contrastive": "captions", "binary": "pairs"}
 
-    def __init__(self, base: Recipe, teacher: keras.Model, kd_weight: float, temperature: float, student_loss: str):
+    def __init__(
+        self,
+        base: Recipe,
+        teacher: keras.Model,
+        kd_weight: float,
+        temperature: float,
+        student_loss: str,
+        cache: TeacherCache | None = None,
+    ):
         if base.name not in self.LAYOUTS:
             raise ValueError(f"distillation reads the data of matching {list(self.LAYOUTS)}; got {base.name!r}.")
         self.base, self.teacher = base, teacher
         self.kd_weight, self.temperature, self.student_loss = kd_weight, temperature, student_loss
+        self.cache = cache
+        self.layout = self.LAYOUTS[base.name]
         self.drop_remainder = base.drop_remainder
 
     def view(self, source, part):
@@ -256,16 +271,37 @@ class DistillationRecipe(Recipe):
         return self.base.texts(view)
 
     def dataset(self, view, preprocessor, image_size, settings, training):
-        return self.base.dataset(view, preprocessor, image_size, settings, training)
+        if self.cache is None:
+            return self.base.dataset(view, preprocessor, image_size, settings, training)
+
+        def make_batches():
+            batches = self.base.dataset(view, preprocessor, image_size, settings, training)
+            if training and self.base.steps_per_epoch(view, settings) is None:
+                batches = batches.repeat(settings.epochs)  # the cache holds the whole run's stream
+            return batches
+
+        key = {
+            "teacher_weights": weights_digest(self.teacher),
+            "layout": self.layout,
+            "seed": settings.seed,
+            "batch_size": settings.batch_size,
+            "epochs": settings.epochs,
+            "image_size": list(image_size),
+        }
+        part = "train" if training else "validation"
+        return self.cache.attach(part, make_batches, self.teacher, self.layout, settings.seed, key, len(view))
 
     def steps_per_epoch(self, view, settings):
-        return self.base.steps_per_epoch(view, settings)
+        steps = self.base.steps_per_epoch(view, settings)
+        if self.cache is None or steps is not None:
+            return steps
+        return settings.steps(len(view), self.drop_remainder) // settings.epochs  # one stream of every epoch
 
     def trainer(self, model, settings, total_steps):
         trainer = DistillationTrainer(
             model,
             self.teacher,
-            self.LAYOUTS[self.base.name],
+            self.layout,
             kd_weight=self.kd_weight,
             temperature=self.temperature,
             student_loss=self.student_loss,

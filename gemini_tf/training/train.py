@@ -137,7 +137,7 @@ def train(
         source = open_source(data, strict=strict, allow_outside_root=allow_outside_root, progress=bool(verbose))
     recipe = recipe_for(matching, source, task, curriculum, contrastive)
     if teacher:
-        recipe = teacher.recipe(recipe)
+        recipe = teacher.recipe(recipe, verbose=bool(verbose))
         pretraining = {**(pretraining or {}), "distillation": teacher.record()}
 
     train_view, validation_view = (
