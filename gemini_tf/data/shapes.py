@@ -297,7 +297,7 @@ def _draw_scenes(rng: np.random.Generator, n: int, grid: int) -> Scenes:
 
 def _replace_held_out_objects(scenes: Scenes, rng: np.random.Generator) -> None:
     """Gives every object of a held-out colour-shape combination another (seen) shape, in place."""
-    for colour, shape in HELD_OUT_OBJECTS:
+    for colour, shape in sorted(HELD_OUT_OBJECTS):  # sorted: the same draws whatever the hash seed
         held = (scenes.colour == COLOUR_NAMES.index(colour)) & (scenes.shape == SHAPES.index(shape))
         allowed = [i for i, name in enumerate(SHAPES) if (colour, name) not in HELD_OUT_OBJECTS]
         scenes.shape[held] = rng.choice(allowed, size=int(held.sum()))
