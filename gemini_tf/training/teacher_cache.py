@@ -73,7 +73,7 @@ class TeacherCache:
         return os.path.join(self.folder, f"{part}.tfrecord")
 
     def manifest(self) -> dict:
-        """`cache.json`: {"key": ..., "parts": {part: {"batches", "fields", "write_seconds"}}}; {} if none."""
+        """`cache.json`: {"key", "parts": {part: {"examples", "batches", "fields", "write_seconds"}}}; {} if none."""
         path = os.path.join(self.folder, KEY_FILE)
         if not os.path.isfile(path):
             return {}
@@ -90,7 +90,7 @@ class TeacherCache:
         key: dict,
         examples: int,
     ) -> tf.data.Dataset:
-        """`batches` as ({"inputs": x, "teacher": outputs}, *rest) batches, the input a
+        """The part's batches as ({"inputs": x, "teacher": outputs}, *rest), the input a
         `DistillationTrainer` reads without running its teacher.
 
         Args:
