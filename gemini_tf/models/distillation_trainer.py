@@ -132,10 +132,7 @@ class DistillationTrainer(keras.Model):
         """The student on the teacher's mined rows: both models score the same pairs."""
         image_ids = ops.reshape(image_ids, (-1,))
         student = self.student
-        text, image = (
-            student.text_encoder(token_ids, training=training),
-            student.image_encoder(images, training=training),
-        )
+        text, image = _encode(student, token_ids, images, training)
         rows_text, rows_token_ids, rows_image, labels = matching_rows(
             text, token_ids, image, image_ids, taught["negative_text"], taught["negative_image"]
         )
@@ -148,17 +145,8 @@ class DistillationTrainer(keras.Model):
         )
 
     def _groups(self, token_ids, images, taught, training=None):
-        batch, group = ops.shape(token_ids)[0], ops.shape(token_ids)[1]
-        flat = _flat_groups(token_ids)
-        student = self.student
-        text, image = student.text_encoder(flat, training=training), student.image_encoder(images, training=training)
-        repeated = {k: ops.repeat(v, group, axis=0) for k, v in image.items()}
-        return _side_by_side(
-            taught,
-            student.match_logits(text, flat, repeated, training=training),
-            student.similarities(text["pooled"][::group], image["pooled"]),
-            ops.arange(batch),
-        )
+        match, similarity = _group_scores(self.student, token_ids, images, training)
+        return _side_by_side(taught, match, similarity, ops.arange(ops.shape(token_ids)[0]))
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         match = y_pred["match"]
@@ -216,10 +204,22 @@ class DistillationTrainer(keras.Model):
         return cls(**config)
 
 
-def _flat_groups(token_ids):
-    """[batch, group, length] token ids -> [batch * group, length], group-major per image."""
-    shape = ops.shape(token_ids)
-    return ops.reshape(token_ids, (shape[0] * shape[1], shape[2]))
+def _encode(model: GeminiModel, token_ids, images, training):
+    """(text, image): the outputs of `model`'s two encoders."""
+    return model.text_encoder(token_ids, training=training), model.image_encoder(images, training=training)
+
+
+def _group_scores(model: GeminiModel, token_ids, images, training):
+    """`model` on one-difference groups (token ids [batch, group, length]): the match logit of
+    every caption [batch * group] and the similarities of the true (first) captions [batch, batch]."""
+    batch, group, length = ops.shape(token_ids)[0], ops.shape(token_ids)[1], ops.shape(token_ids)[2]
+    flat = ops.reshape(token_ids, (batch * group, length))
+    text, image = _encode(model, flat, images, training)
+    repeated = {k: ops.repeat(v, group, axis=0) for k, v in image.items()}
+    return (
+        model.match_logits(text, flat, repeated, training=training),
+        model.similarities(text["pooled"][::group], image["pooled"]),
+    )
 
 
 def teacher_outputs(teacher: GeminiModel, layout: str, inputs, seed_generator) -> dict:
@@ -233,19 +233,11 @@ def teacher_outputs(teacher: GeminiModel, layout: str, inputs, seed_generator) -
     if layout == "pairs":
         return {"match": _match_logits(teacher, *inputs, False)}
     if layout == "groups":
-        token_ids, images = inputs
-        group = ops.shape(token_ids)[1]
-        flat = _flat_groups(token_ids)
-        text, image = teacher.text_encoder(flat, training=False), teacher.image_encoder(images, training=False)
-        repeated = {k: ops.repeat(v, group, axis=0) for k, v in image.items()}
-        similarity = teacher.similarities(text["pooled"][::group], image["pooled"])
-        return {
-            "logits": teacher.contrastive_head(similarity),
-            "match": teacher.match_logits(text, flat, repeated, training=False),
-        }
+        match, similarity = _group_scores(teacher, *inputs, False)
+        return {"logits": teacher.contrastive_head(similarity), "match": match}
     token_ids, images, image_ids = inputs
     image_ids = ops.reshape(image_ids, (-1,))
-    text, image = teacher.text_encoder(token_ids, training=False), teacher.image_encoder(images, training=False)
+    text, image = _encode(teacher, token_ids, images, False)
     logits = teacher.contrastive_head(teacher.similarities(text["pooled"], image["pooled"]))
     negative_text = sample_hard_negatives(logits, image_ids, seed_generator)
     negative_image = sample_hard_negatives(ops.transpose(logits), image_ids, seed_generator)
@@ -270,5 +262,5 @@ def _side_by_side(taught: dict, student_match, student_similarity, image_ids, **
 
 
 def _match_logits(model: GeminiModel, token_ids, images, training):
-    text, image = model.text_encoder(token_ids, training=training), model.image_encoder(images, training=training)
+    text, image = _encode(model, token_ids, images, training)
     return model.match_logits(text, token_ids, image, training=training)

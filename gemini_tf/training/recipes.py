@@ -261,6 +261,7 @@ class DistillationRecipe(Recipe):
         self.base, self.teacher = base, teacher
         self.kd_weight, self.temperature, self.student_loss = kd_weight, temperature, student_loss
         self.cache = cache
+        self.teacher_digest = weights_digest(teacher) if cache else None  # part of the cache's key
         self.layout = self.LAYOUTS[base.name]
         self.drop_remainder = base.drop_remainder
 
@@ -281,7 +282,7 @@ class DistillationRecipe(Recipe):
             return batches
 
         key = {
-            "teacher_weights": weights_digest(self.teacher),
+            "teacher_weights": self.teacher_digest,
             "layout": self.layout,
             "seed": settings.seed,
             "batch_size": settings.batch_size,

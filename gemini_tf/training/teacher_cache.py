@@ -17,7 +17,7 @@ batches are read, so a data stream that changed under the same key fails with
 an error naming the batch instead of teaching wrong targets.
 
     cache = TeacherCache("saved_models/shapes_teacher_cache")
-    batches = cache.attach("train", batches, teacher, "groups", seed=0, key=key)
+    batches = cache.attach("train", make_batches, teacher, "groups", seed=0, key=key, examples=12000)
 """
 
 from __future__ import annotations
@@ -128,8 +128,8 @@ class TeacherCache:
         elif self.verbose:
             print(f"teacher cache: reading {part} ({manifest['parts'][part]['batches']} batches) from {self.folder}")
         cached = self._read(part, manifest["parts"][part])
-        self._check_first(part, make_batches(), cached)
-        return tf.data.Dataset.zip(make_batches(), cached).map(self._merge(part), num_parallel_calls=tf.data.AUTOTUNE)
+        self._check_first(part, self._joined(part, make_batches(), cached))
+        return self._joined(part, make_batches(), cached)
 
     def _write(self, part, batches, teacher, layout, seed, key, manifest, examples) -> dict:
         """Runs the teacher over every batch of `batches` and writes its outputs."""
@@ -155,13 +155,8 @@ class TeacherCache:
                 count += 1
         os.replace(partial, self.records(part))
         seconds = time.perf_counter() - start
-        manifest = {"key": key, "parts": {**manifest.get("parts", {}), part: {}}}
-        manifest["parts"][part] = {
-            "examples": examples,
-            "batches": count,
-            "fields": fields,
-            "write_seconds": round(seconds, 1),
-        }
+        written = {"examples": examples, "batches": count, "fields": fields, "write_seconds": round(seconds, 1)}
+        manifest = {"key": key, "parts": {**manifest.get("parts", {}), part: written}}
         with open(os.path.join(self.folder, KEY_FILE), "w") as f:  # last: a part is listed only once complete
             json.dump(manifest, f, indent=2)
         if self.verbose:
@@ -185,8 +180,8 @@ class TeacherCache:
         records = records.apply(tf.data.experimental.assert_cardinality(written["batches"]))  # as `fit` expects
         return records.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
 
-    def _merge(self, part: str):
-        """(batch, record) -> ({"inputs": x, "teacher": outputs}, *rest), once the fingerprints agree."""
+    def _joined(self, part: str, batches: tf.data.Dataset, cached: tf.data.Dataset) -> tf.data.Dataset:
+        """(batch, record) pairs -> ({"inputs": x, "teacher": outputs}, *rest), once the fingerprints agree."""
         message = (
             f"teacher cache {self.folder}: a {part} batch differs from the one the teacher was run on "
             "(token or pixel sums); the data changed under the same settings: delete the folder."
@@ -203,17 +198,18 @@ class TeacherCache:
                 outputs = {name: tf.identity(value) for name, value in outputs.items()}
             return ({"inputs": batch[0], "teacher": outputs}, *batch[1:])
 
-        return merge
+        return tf.data.Dataset.zip(batches, cached).map(merge, num_parallel_calls=tf.data.AUTOTUNE)
 
-    def _check_first(self, part: str, batches: tf.data.Dataset, cached: tf.data.Dataset) -> None:
-        """The first batch's fingerprint, checked before training: a clear error, not one inside `fit`."""
-        for batch, (_, (tokens, pixels)) in tf.data.Dataset.zip(batches, cached).take(1):
-            seen_tokens, seen_pixels = fingerprint(batch[0])
-            if int(seen_tokens) != int(tokens) or abs(float(seen_pixels) - float(pixels)) > PIXEL_TOLERANCE:
-                raise ValueError(
-                    f"teacher cache {self.folder}: the first {part} batch is not the one the teacher was run on "
-                    "(token or pixel sums differ); the data changed under the same settings: delete the folder."
-                )
+    def _check_first(self, part: str, joined: tf.data.Dataset) -> None:
+        """The first batch's fingerprint check, run before training: a clear error, not one inside `fit`.
+        `joined` is a pass of its own (a shuffled stream reshuffles when iterated again)."""
+        try:
+            next(iter(joined.take(1)))
+        except tf.errors.InvalidArgumentError:
+            raise ValueError(
+                f"teacher cache {self.folder}: the first {part} batch is not the one the teacher was run on "
+                "(token or pixel sums differ); the data changed under the same settings: delete the folder."
+            ) from None
 
 
 def _bytes(value: tf.Tensor) -> tf.train.Feature:
