@@ -14,6 +14,7 @@ signatures on PNG bytes, and the dynamic-range TFLite file (greedy).
     python benchmarks/captioning.py --data flickr8k --init saved_models/flickr8k/gemini --epochs 8
     python benchmarks/captioning.py --data flickr8k --skip-train   # re-score saved_models/captioning/flickr8k
     python benchmarks/captioning.py --data shapes --skip-train --rerank saved_models/small_grounded
+    python benchmarks/captioning.py --data shapes --all-combinations --name shapes_all_combinations ...
 
 Results go to benchmarks/results/captioning.json, one entry per dataset (or per `--name`), merged.
 """
@@ -77,6 +78,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", choices=("shapes", "flickr8k"), required=True)
     parser.add_argument("--path", default=None, help="the Flickr8k folder (default: $GEMINI_TF_DATA/flickr8k)")
+    parser.add_argument(
+        "--all-combinations",
+        action="store_true",
+        help="Shapes: train on every colour-shape combination (ShapesSource(hold_out=False)); same test scenes",
+    )
     parser.add_argument("--init", default=None, help="a matching bundle whose image encoder the captioner starts from")
     parser.add_argument("--rerank", default=None, help="also score beams re-ranked by this matching bundle")
     parser.add_argument("--rerank-beams", type=int, default=8)
@@ -94,7 +100,9 @@ def main() -> None:
     name = args.name or args.data
     output_dir = os.path.join(args.output_dir, name)
     if args.data == "shapes":
-        data = ShapesSource(scenes={"train": 16000, "validation": 1000, "test": 1000})
+        data = ShapesSource(
+            scenes={"train": 16000, "validation": 1000, "test": 1000}, hold_out=not args.all_combinations
+        )
         part = "test"
     else:
         data = open_source(data_dir("flickr8k", args.path))

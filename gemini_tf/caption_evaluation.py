@@ -128,7 +128,8 @@ def evaluate_descriptions(
     bundle, source: DataSource, part: str, sampler: str = "greedy", num_beams: int = 4, rerank=None
 ) -> dict[str, float]:
     """A describe bundle's scores on `part`: Shapes truth (`shapes_truth`; `true_seen` /
-    `true_held_out` on scenes without / with an object never seen in training) on generated
+    `true_held_out` on scenes without / with a `shapes.HELD_OUT_OBJECTS` combination, which
+    training never shows unless the source was built with `hold_out=False`) on generated
     scenes, BLEU / CIDEr (`caption_scores`) on caption data. `rerank`: a matcher choosing among the
     `num_beams` beams (`GeminiBundle.describe`)."""
     if isinstance(source, ShapesSource):
@@ -137,7 +138,7 @@ def evaluate_descriptions(
         texts = bundle.describe(images, sampler=sampler, num_beams=num_beams, rerank=rerank)
         objects = [scenes.objects(i) for i in range(len(scenes))]
         metrics = shapes_truth(texts, objects)
-        # Scenes with a colour-shape combination never seen in training (shapes.HELD_OUT_OBJECTS), and the rest.
+        # Scenes with a systematic-generalisation combination (shapes.HELD_OUT_OBJECTS), and the rest.
         unseen = np.asarray([any(_held_out(o) for o in scene) for scene in objects])
         for name, rows in (("seen", ~unseen), ("held_out", unseen)):
             rows = np.flatnonzero(rows)

@@ -139,6 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
         "background per image (default: default)",
     )
     train.add_argument(
+        "--all-combinations",
+        action="store_true",
+        help="Shapes: train on every colour-shape combination, the systematic-generalisation ones "
+        "(red triangle, blue circle, yellow square) included; validation and test stay the same",
+    )
+    train.add_argument(
         "--no-curriculum",
         action="store_true",
         help="Shapes listwise training: the default caption mix throughout, instead of the default mix for "
@@ -579,6 +585,7 @@ def _train(args) -> int:
         validation_scenes=args.validation_scenes,
         curriculum=not args.no_curriculum,
         train_style=args.train_style,
+        hold_out=not args.all_combinations,
         init=args.init,
         freeze=args.freeze,
         strict=args.strict,

@@ -47,12 +47,21 @@ def test_predict_image_file_and_text(trained_dir, tmp_path, capsys):
     assert 0.0 <= answer["probability"] <= 1.0 and answer["label"] in ("match", "no_match")
 
 
-def test_classify_task_with_concat(tmp_path):
-    assert (
-        main(["train", "--task", "classify", "--fusion", "concat", "--output-dir", str(tmp_path / "m"), *TINY_RUN]) == 0
-    )
+def test_classify_task_with_concat_on_every_combination(tmp_path):
+    argv = [
+        "train",
+        "--task",
+        "classify",
+        "--fusion",
+        "concat",
+        "--all-combinations",
+        "--output-dir",
+        str(tmp_path / "m"),
+    ]
+    assert main([*argv, *TINY_RUN]) == 0
     meta = json.loads((tmp_path / "m" / "gemini_tf.json").read_text())
     assert meta["label_names"] == ["false", "true"]
+    assert meta["data"]["statements"] and not meta["data"]["hold_out"]  # what it was trained on
 
 
 @pytest.mark.parametrize(

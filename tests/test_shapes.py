@@ -2,6 +2,8 @@ import numpy as np
 import pytest
 
 from gemini_tf.data import shapes
+from gemini_tf.data.sources import ShapesSource
+from gemini_tf.data.splits import parts_of
 
 
 def test_generator_is_deterministic():
@@ -138,6 +140,21 @@ def test_held_out_combinations_never_occur_in_training_data():
     assert any(p in t for t in test.texts for p in phrases)
 
 
+def test_hold_out_false_trains_on_every_combination_and_keeps_the_test_scenes():
+    scenes = shapes.generate_scenes(4000, "train", seed=0, hold_out=False)
+    objects = {(shapes.COLOUR_NAMES[o[1]], shapes.SHAPES[o[0]]) for i in range(len(scenes)) for o in scenes.objects(i)}
+    assert objects >= shapes.HELD_OUT_OBJECTS
+    pairs = ShapesSource(scenes={"train": 2000}, hold_out=False).pairs("train")
+    phrases = {f"{colour} {shape}" for colour, shape in shapes.HELD_OUT_OBJECTS}
+    assert any(p in t for t in pairs.texts for p in phrases)
+    assert pairs.held_out.any()
+    # Validation and test do not depend on it; neither does the split of a scene's content.
+    for part in ("validation", "test"):
+        kept, full = (shapes.make_pairs(300, part, seed=0, hold_out=h) for h in (True, False))
+        assert kept.texts == full.texts and np.array_equal(kept.images, full.images)
+    assert set(parts_of(shapes.content_keys(scenes))) == {"train"}
+
+
 @pytest.mark.parametrize("style, off_centre", [("shifted", 0.2), ("varied", 0.1)])
 def test_other_styles_draw_the_same_scenes_differently(style, off_centre):
     scenes = shapes.generate_scenes(300, "test", seed=2)
@@ -160,8 +177,6 @@ def test_other_styles_draw_the_same_scenes_differently(style, off_centre):
 
 
 def test_shapes_source_renders_training_scenes_in_its_train_style():
-    from gemini_tf.data.sources import ShapesSource
-
     source = ShapesSource(scenes={"train": 20, "validation": 20}, train_style="varied")
     assert source.part_style("train") == "varied" and source.part_style("validation") == "default"
     varied, plain = source.groups("train"), ShapesSource(scenes={"train": 20}).groups("train")

@@ -23,6 +23,8 @@ Systematic generalisation is built in: a few colour-shape combinations
 few pairs of seen combinations (`HELD_OUT_PAIRS`) are never related by a
 training caption — positives and negatives alike. Validation and test scenes
 have everything, and `PairSet.held_out` marks the pairs that need them.
+`hold_out=False` trains on every combination instead (validation and test stay
+the same scenes), for tasks that are not about systematic generalisation.
 
 `render(..., style="shifted")` draws the same scenes differently (objects off
 the grid cells, other sizes within a class, other shades, another background):
@@ -249,11 +251,13 @@ def mentions_held_out(caption: Caption) -> bool:
     return any(thing in HELD_OUT_OBJECTS for thing in things)
 
 
-def generate_scenes(num_scenes: int, split: str = "train", seed: int = 0, grid: int = GRID) -> Scenes:
+def generate_scenes(
+    num_scenes: int, split: str = "train", seed: int = 0, grid: int = GRID, hold_out: bool = True
+) -> Scenes:
     """Draws `num_scenes` scenes belonging to `split`, deterministically from `seed`.
 
-    Training scenes never hold a `HELD_OUT_OBJECTS` combination (such an object
-    gets another shape before the scene's part is decided).
+    With `hold_out`, training scenes never hold a `HELD_OUT_OBJECTS` combination
+    (such an object gets another shape before the scene's part is decided).
     """
     if split not in PARTS:
         raise ValueError(f"Unknown split {split!r}; expected one of {list(PARTS)}.")
@@ -264,7 +268,7 @@ def generate_scenes(num_scenes: int, split: str = "train", seed: int = 0, grid: 
     total = 0
     while total < num_scenes:
         draw = _draw_scenes(rng, max(64, int(1.5 * (num_scenes - total) / SHARE[split])), grid)
-        if split == "train":
+        if split == "train" and hold_out:
             _replace_held_out_objects(draw, rng)
         draw = draw.subset(np.flatnonzero(parts_of(content_keys(draw)) == split))
         kept.append(draw)
@@ -528,7 +532,7 @@ class PairSet(LabelledPairs):
 
     `kinds[i]` is "positive" for true pairs, else the negative's kind;
     `scene_ids[i]` indexes the scene; `held_out[i]` says whether the scene's true
-    caption `mentions_held_out` (never true of training pairs).
+    caption `mentions_held_out` (never true of training pairs drawn with `hold_out`).
     """
 
     scene_ids: np.ndarray | None = None
@@ -546,6 +550,7 @@ def make_pairs(
     statements: bool = False,
     style: str = "default",
     progress: bool = False,
+    hold_out: bool = True,
 ) -> PairSet:
     """Builds labelled pairs from `num_scenes` scenes.
 
@@ -555,14 +560,15 @@ def make_pairs(
     scene gives one positive, one random negative and one negative of every
     available hard kind (for per-kind evaluation). statements=True phrases texts
     as yes/no claims (the classification task). `style` picks the renderer.
+    `hold_out=False`: training scenes and captions have every combination too.
     """
     if negatives not in ("sample", "all"):
         raise ValueError(f"negatives must be 'sample' or 'all', got {negatives!r}.")
-    scenes = generate_scenes(num_scenes, split, seed, grid)
+    scenes = generate_scenes(num_scenes, split, seed, grid, hold_out)
     rng = np.random.default_rng([seed, 7919, PARTS.index(split)])
-    training = split == "train"
+    avoid_held_out = split == "train" and hold_out
     scene_objects = [scenes.objects(i) for i in range(len(scenes))]
-    positives = [describe(objects, rng, training) for objects in scene_objects]
+    positives = [describe(objects, rng, avoid_held_out) for objects in scene_objects]
     texts, labels, kinds, scene_ids = [], [], [], []
 
     def add(caption: Caption, label: int, kind: str, scene: int) -> None:
@@ -579,7 +585,7 @@ def make_pairs(
     for i in iterator:
         objects = scene_objects[i]
         add(positives[i], 1, "positive", i)
-        hard = hard_negatives(positives[i], objects, rng, training)
+        hard = hard_negatives(positives[i], objects, rng, avoid_held_out)
         random_negative = _random_negative(positives, i, objects, rng)
         if negatives == "all":
             add(random_negative, 0, "random", i)
@@ -642,20 +648,21 @@ def make_groups(
     progress: bool = False,
     relation_share: float = RELATION_SHARE,
     rivals_first: tuple[str, ...] = (),
+    hold_out: bool = True,
 ) -> GroupSet:
     """Builds caption groups for listwise matching (see `GroupSet`).
 
     `relation_share`: how often a scene with two or more objects gets a relation
     caption (`describe`); `rivals_first`: negative kinds that join a group before
-    the others whenever they exist, e.g. ("relation", "swap").
+    the others whenever they exist, e.g. ("relation", "swap"). `hold_out`: as in `make_pairs`.
     """
     if group_size < 2:
         raise ValueError("group_size must be at least 2 (one positive, one negative).")
-    scenes = generate_scenes(num_scenes, split, seed, grid)
+    scenes = generate_scenes(num_scenes, split, seed, grid, hold_out)
     rng = np.random.default_rng([seed, 104729, PARTS.index(split)])
-    training = split == "train"
+    avoid_held_out = split == "train" and hold_out
     scene_objects = [scenes.objects(i) for i in range(len(scenes))]
-    positives = [describe(objects, rng, training, relation_share) for objects in scene_objects]
+    positives = [describe(objects, rng, avoid_held_out, relation_share) for objects in scene_objects]
     texts, kinds = [], []
     iterator = range(len(scenes))
     if progress:
@@ -663,7 +670,7 @@ def make_groups(
 
         iterator = tqdm(iterator, desc=f"shapes {split}", unit="scene")
     for i in iterator:
-        hard = hard_negatives(positives[i], scene_objects[i], rng, training)
+        hard = hard_negatives(positives[i], scene_objects[i], rng, avoid_held_out)
         shuffled = [list(hard)[k] for k in rng.permutation(len(hard))]
         chosen = [k for k in rivals_first if k in hard] + [k for k in shuffled if k not in rivals_first]
         chosen = chosen[: group_size - 1]

@@ -116,6 +116,9 @@ class ShapesSource(DataSource):
         style: the renderer (`shapes.STYLES`): "default", or "shifted" to test robustness.
         train_style: the renderer of the training part (default: `style`), e.g. "varied" to
             randomise the look during training.
+        hold_out: keep the systematic-generalisation combinations (`shapes.HELD_OUT_OBJECTS`,
+            `shapes.HELD_OUT_PAIRS`) out of the training part; False trains on every combination.
+            Validation and test are the same scenes either way.
     """
 
     kind = "shapes"
@@ -133,6 +136,7 @@ class ShapesSource(DataSource):
         style: str = "default",
         progress: bool = False,
         train_style: str | None = None,
+        hold_out: bool = True,
     ):
         for name in (style, train_style or style):
             shapes.check_style(name)  # before any scene is drawn
@@ -140,6 +144,7 @@ class ShapesSource(DataSource):
         self.negatives = negatives
         self.style = style
         self.train_style = train_style or style
+        self.hold_out = hold_out
         self.scenes = {"train": 16000, "validation": 1000, "test": 1000, **(scenes or {})}
         self.seed = seed
         self.image_size = image_size
@@ -161,6 +166,7 @@ class ShapesSource(DataSource):
             "image_size": self.image_size,
             "style": self.style,
             "train_style": self.train_style,
+            "hold_out": self.hold_out,
         }
 
     def part_style(self, part: str) -> str:
@@ -177,6 +183,7 @@ class ShapesSource(DataSource):
             statements=self.statements,
             style=self.part_style(part),
             progress=self.progress,
+            hold_out=self.hold_out,
         )
 
     def captions(self, part: str) -> CaptionSet:
@@ -188,6 +195,7 @@ class ShapesSource(DataSource):
             statements=self.statements,
             style=self.part_style(part),
             progress=self.progress,
+            hold_out=self.hold_out,
         )
         positive = pairs.labels == 1
         return CaptionSet(
@@ -216,6 +224,7 @@ class ShapesSource(DataSource):
             progress=self.progress,
             relation_share=relation_share,
             rivals_first=rivals_first,
+            hold_out=self.hold_out,
         )
 
 

@@ -57,6 +57,7 @@ def train(
     group_size: int = 4,
     curriculum: bool = True,
     train_style: str = "default",
+    hold_out: bool = True,
     init: str | None = None,
     freeze: str = "none",
     max_examples: dict[str, int] | None = None,
@@ -100,6 +101,8 @@ def train(
             default caption mix throughout.
         train_style: the Shapes renderer of the training scenes (`shapes.STYLES`),
             e.g. "varied" to randomise their look; evaluation stays on "default".
+        hold_out: Shapes: keep the systematic-generalisation combinations out of
+            training (`ShapesSource`); False trains on every combination.
         init: a bundle folder to fine-tune from (`training.pretrained`): its
             architecture, vocabulary and trained weights; preset / fusion /
             overrides may only repeat them (dropout may change). Or a keras-hub
@@ -132,7 +135,8 @@ def train(
     else:
         config = config_for(preset, task, requested)
     keras.utils.set_random_seed(seed)
-    source = _source(data, config, task, train_scenes, validation_scenes, group_size, train_style, seed, verbose)
+    shapes_options = {"group_size": group_size, "train_style": train_style, "hold_out": hold_out}
+    source = _source(data, config, task, train_scenes, validation_scenes, shapes_options, seed, verbose)
     if not isinstance(source, DataSource):
         source = open_source(data, strict=strict, allow_outside_root=allow_outside_root, progress=bool(verbose))
     recipe = recipe_for(matching, source, task, curriculum, contrastive)
@@ -194,8 +198,9 @@ def model_builder(task: str, preprocessor: TextPreprocessor) -> Callable[[Gemini
     return gemini_model
 
 
-def _source(data, config: GeminiConfig, task, train_scenes, validation_scenes, group_size, train_style, seed, verbose):
-    """The generated source "shapes" / "nlvr_world" names, sized for the model; `data` itself otherwise."""
+def _source(data, config: GeminiConfig, task, train_scenes, validation_scenes, shapes_options: dict, seed, verbose):
+    """The generated source "shapes" / "nlvr_world" names, sized for the model; `data` itself otherwise.
+    `shapes_options`: more `ShapesSource` arguments."""
     scenes = {"train": train_scenes, "validation": validation_scenes}
     if isinstance(data, str) and data == "shapes":
         return ShapesSource(
@@ -203,9 +208,8 @@ def _source(data, config: GeminiConfig, task, train_scenes, validation_scenes, g
             seed=seed,
             image_size=config.image_size[0],
             scenes=scenes,
-            group_size=group_size,
             progress=bool(verbose),
-            train_style=train_style,
+            **shapes_options,
         )
     if isinstance(data, str) and data == "nlvr_world":
         return NLVRWorldSource(scenes, seed, config.image_size, progress=bool(verbose))
