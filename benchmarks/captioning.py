@@ -91,6 +91,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=5e-4)
     parser.add_argument("--decoder-layers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0, help="training seed (weights, order); scenes stay seed 0")
     parser.add_argument("--output-dir", default="saved_models/captioning")
     parser.add_argument("--skip-train", action="store_true", help="score the bundle already in --output-dir")
     parser.add_argument("--results", default="benchmarks/results/captioning.json")
@@ -123,6 +124,7 @@ def main() -> None:
             epochs=args.epochs,
             batch_size=args.batch_size,
             learning_rate=args.learning_rate,
+            seed=args.seed,
             verbose=2,
         )
         entry["train_minutes"] = (time.perf_counter() - start) / 60
