@@ -439,7 +439,8 @@ def _add_model_arguments(parser: argparse.ArgumentParser, presets, fusions) -> N
         "--fusion",
         choices=fusions,
         default=None,
-        help="how text and image meet (default: cross_attention, or the --init model's)",
+        help="how text and image meet (default: the preset's, cross_attention for tiny and small; "
+        "or the --init model's)",
     )
 
 

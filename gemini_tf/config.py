@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from gemini_tf.models.image_encoder import STEM_NORMS
+
 FUSIONS = ("concat", "cross_attention", "grounded")
 TASKS = ("itm", "classify", "describe")
 CONTRASTIVE_LOSSES = ("infonce", "sigmoid")
@@ -49,6 +51,10 @@ class GeminiConfig:
     decoder_layers: int = 2
     fusion: str = "cross_attention"
     phrase_evidence: bool = False
+    phrase_relations: bool = False
+    stem_norm: str = "layer"
+    train_shift: float = 0.0
+    similarity_weight: float = 1.0
     task: str = "itm"
     num_classes: int = 2
     embedding_dim: int = 64
@@ -64,6 +70,12 @@ class GeminiConfig:
             raise ValueError(f"Unknown task {self.task!r}; choose one of {list(TASKS)}.")
         if self.phrase_evidence and self.fusion != "grounded":
             raise ValueError(f"phrase_evidence is part of the grounded fusion; got fusion {self.fusion!r}.")
+        if self.phrase_relations and not self.phrase_evidence:
+            raise ValueError("phrase_relations reads relations from the phrase evidence: set phrase_evidence=True.")
+        if self.stem_norm not in STEM_NORMS:
+            raise ValueError(f"Unknown stem_norm {self.stem_norm!r}; choose one of {list(STEM_NORMS)}.")
+        if not 0.0 <= self.train_shift < 0.5:
+            raise ValueError(f"train_shift is a fraction of the image size in [0, 0.5), got {self.train_shift}.")
         stages = self.patch_size.bit_length() - 1
         if self.patch_size < 2 or 2**stages != self.patch_size:
             raise ValueError(f"patch_size must be a power of two >= 2, got {self.patch_size}.")
@@ -118,6 +130,20 @@ class GeminiConfig:
 PRESETS = {
     # Shapes captions and statements need at most 11 tokens with [CLS] and [SEP].
     "tiny": GeminiConfig(sequence_length=12),
+    # The README's plain Keras workflow (compile + fit with binary cross-entropy on a few thousand
+    # labelled pairs): tiny widths, each phrase grounded on its own cell and relations read from those
+    # cells, no cross-attention blocks, a BatchNorm stem, shifted training images, and a head that
+    # starts from the grounded score alone (the pooled similarity's weight starts at 0).
+    "tiny_grounded": GeminiConfig(
+        sequence_length=12,
+        fusion="grounded",
+        phrase_evidence=True,
+        phrase_relations=True,
+        fusion_layers=0,
+        stem_norm="batch",
+        train_shift=0.06,
+        similarity_weight=0.0,
+    ),
     "small": GeminiConfig(
         sequence_length=16,
         hidden_dim=128,
@@ -140,6 +166,6 @@ def preset_fields(name: str, **overrides) -> dict:
 
 
 def config_for(preset: str | None, task: str, options: dict) -> GeminiConfig:
-    """The config a training run asks for: `preset` (default "tiny") with fusion "cross_attention"
-    unless `options` (fusion, image_size, ...) say otherwise."""
-    return GeminiConfig.from_preset(preset or "tiny", task=task, **{"fusion": "cross_attention", **options})
+    """The config a training run asks for: `preset` (default "tiny") with `options` (fusion,
+    image_size, ...) applied."""
+    return GeminiConfig.from_preset(preset or "tiny", task=task, **options)

@@ -101,6 +101,40 @@ def test_gated_mean_is_the_gate_weighted_mean_with_an_empty_entry():
     assert np.abs(np.asarray(shut)).max() < 1e-4
 
 
+def test_tiny_grounded_preset_round_trips_and_shifts_only_training_images(tmp_path):
+    """The plain-fit preset (BatchNorm stem, shifted training images, phrase relations) saves and
+    loads with identical outputs; the shift is random in training and the identity at inference."""
+    model = gemini_model("tiny_grounded", vocabulary_size=50, task="classify")
+    assert model.fusion.phrase_relations and model.image_encoder.stem_norm == "batch"
+    np.testing.assert_array_equal(model.head.score_weights, [0.0, 1.0])  # the grounded score alone at first
+    rng = np.random.default_rng(0)
+    token_ids = rng.integers(1, 50, (3, 12)).astype("int32")
+    images = rng.random((3, 64, 64, 3)).astype("float32")
+    path = str(tmp_path / "tiny_grounded.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.fusion.phrase_relations and loaded.image_encoder.train_shift == 0.06
+    assert loaded.head.similarity_weight == 0.0
+    np.testing.assert_array_equal(
+        loaded.predict([token_ids, images], verbose=0), model.predict([token_ids, images], verbose=0)
+    )
+    encoder = model.image_encoder
+    np.testing.assert_array_equal(encoder(images, training=False)["sequence"], encoder(images)["sequence"])
+    shifted = encoder.get_layer("train_shift")
+    assert not np.allclose(shifted(images, training=True), images)
+    np.testing.assert_array_equal(shifted(images, training=False), images)
+
+
+def test_phrase_relations_and_stem_norm_are_checked():
+    """Clear errors for options that cannot work: relations from phrases need the phrase evidence."""
+    with pytest.raises(ValueError, match="set phrase_evidence=True"):
+        GeminiConfig.from_preset("tiny", fusion="grounded", phrase_relations=True)
+    with pytest.raises(ValueError, match="Unknown stem_norm 'group'"):
+        GeminiConfig.from_preset("tiny", stem_norm="group")
+    with pytest.raises(ValueError, match="train_shift is a fraction"):
+        GeminiConfig.from_preset("tiny", train_shift=0.7)
+
+
 def test_phrase_evidence_round_trips_and_needs_the_grounded_fusion(tmp_path):
     """`phrase_evidence` is a serialised part of the grounded fusion; other fusions refuse it."""
     config = GeminiConfig.from_preset("tiny", fusion="grounded", phrase_evidence=True)

@@ -133,21 +133,23 @@ def test_grounded_fusion_runs_in_int8_when_few_words_are_gated(tmp_path):
     assert np.isfinite(lite).all() and ((lite >= 0) & (lite <= 1)).all()
 
 
-def test_phrase_evidence_model_exports_to_builtin_tflite_that_matches_keras(tmp_path):
-    """The quickstart's fusion (grounded + phrase evidence) converts with builtins only and agrees."""
+@pytest.mark.parametrize(
+    "name, options",
+    [
+        # The quickstart's fusion: grounded + phrase evidence.
+        ("phrase", {"fusion": "grounded", "config_overrides": {"phrase_evidence": True}}),
+        # The plain-fit preset: BatchNorm stem, training-only shift (not in the inference graph),
+        # phrase relations.
+        ("tiny_grounded", {"preset": "tiny_grounded"}),
+    ],
+)
+def test_grounded_models_export_to_builtin_tflite_that_matches_keras(tmp_path, name, options):
+    """The grounded fusion's variants convert with builtins only, and their scores agree with Keras."""
     from gemini_tf.export.saved_model import export_saved_model
     from gemini_tf.training import train
 
-    bundle = train(
-        str(tmp_path / "phrase"),
-        fusion="grounded",
-        config_overrides={"phrase_evidence": True},
-        epochs=1,
-        train_scenes=64,
-        batch_size=16,
-        verbose=0,
-    )
-    saved_model = export_saved_model(bundle, "phrase", str(tmp_path / "export"))
+    bundle = train(str(tmp_path / name), epochs=1, train_scenes=64, batch_size=16, verbose=0, **options)
+    saved_model = export_saved_model(bundle, name, str(tmp_path / "export"))
     (path,) = export_tflite(saved_model, str(tmp_path / "tflite"), ("none",), ("tensors",))
     ops = {op["op_name"] for op in interpreter(path)._get_ops_details()}
     assert not [op for op in ops if op.startswith("Flex") or op == "CUSTOM"], ops

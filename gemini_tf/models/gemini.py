@@ -195,6 +195,8 @@ def image_encoder(config: GeminiConfig) -> ImageEncoder:
         config.num_heads,
         config.intermediate_dim,
         config.dropout,
+        config.stem_norm,
+        config.train_shift,
         name="image_encoder",
     )
 
@@ -206,7 +208,9 @@ def fusion_layer(config: GeminiConfig) -> keras.layers.Layer:
     sizes = (config.hidden_dim, config.fusion_layers, config.num_heads, config.intermediate_dim)
     if config.fusion == "cross_attention":
         return CrossAttentionFusion(*sizes, config.dropout, name="fusion")
-    return GroundedFusion(*sizes, config.grid_size, config.dropout, config.phrase_evidence, name="fusion")
+    return GroundedFusion(
+        *sizes, config.grid_size, config.dropout, config.phrase_evidence, config.phrase_relations, name="fusion"
+    )
 
 
 def gemini_model(
@@ -228,7 +232,7 @@ def gemini_model(
         text_encoder(config),
         image_encoder(config),
         fusion_layer(config),
-        MatchHead(name=config.task),
+        MatchHead(config.similarity_weight, name=config.task),
         embedding_dim=config.embedding_dim,
         contrastive_loss=config.contrastive_loss,
         name=f"gemini_{config.fusion}",

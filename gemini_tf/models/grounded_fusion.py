@@ -19,7 +19,9 @@ one):
 3. Relate: over every pair of gated tokens in sentence order ("A above B"
    names A first), the later token's position minus the earlier one's, dotted
    with a direction read from the text ("above" and "below" point opposite
-   ways): the relation score.
+   ways): the relation score. With `phrase_relations` the positions come from the
+   phrase evidence's grounding instead, so every statement's training places the
+   objects a relation needs.
 
 Evidence and relation are one score that goes to the task head beside the
 fused vector, first-order in the grounding: that is what makes them learnable
@@ -72,6 +74,10 @@ class GroundedFusion(CrossAttentionFusion):
         phrase_evidence: read the evidence from pairs of neighbouring words that must fit the
             same cell, scored on the text encoder's word states (not fused with the image):
             "blue" + "circle" peaks on a blue circle even if no training scene had one.
+        phrase_relations: also locate the related objects by that phrase grounding (not by the fused
+            tokens' own), and make the evidence a soft AND over phrases. The grounding every statement
+            trains then places the objects of the relation, which is what lets plain binary
+            cross-entropy learn relations (the README's Keras workflow).
     """
 
     def __init__(
@@ -83,10 +89,14 @@ class GroundedFusion(CrossAttentionFusion):
         grid_size: tuple[int, int],
         dropout: float = 0.0,
         phrase_evidence: bool = False,
+        phrase_relations: bool = False,
         **kwargs,
     ):
+        if phrase_relations and not phrase_evidence:
+            raise ValueError("phrase_relations reads relations from the phrase evidence: set phrase_evidence=True.")
         super().__init__(hidden_dim, num_layers, num_heads, intermediate_dim, dropout, **kwargs)
         self.phrase_evidence = phrase_evidence
+        self.phrase_relations = phrase_relations
         self._word_query = (
             keras.layers.Dense(hidden_dim, use_bias=False, name="word_query") if phrase_evidence else None
         )
@@ -118,29 +128,41 @@ class GroundedFusion(CrossAttentionFusion):
 
     def call(self, text_sequence, text_mask, image_sequence, text_pooled, image_pooled, training=None):
         tokens = self.attend(text_sequence, text_mask, image_sequence, training)
-        batch, length = ops.shape(tokens)[0], ops.shape(tokens)[1]
         mask = ops.cast(text_mask, tokens.dtype)[..., None]  # [B, L, 1]
-        scores = self.scores(tokens, image_sequence)  # [B, H, L, N]
-
-        # Evidence: each token's best cell (0 when none stands out), over the tokens that need one.
-        cells = ops.cast(ops.shape(scores)[-1], scores.dtype)
-        best = ops.transpose(ops.logsumexp(scores, axis=-1) - ops.log(cells), (0, 2, 1))  # [B, L, H]
-        log_gate = ops.log(ops.maximum(ops.sigmoid(self._gate(tokens)), TINY)) + (1.0 - mask) * LEFT_OUT
+        log_gate = ops.log(ops.maximum(ops.sigmoid(self._gate(tokens)), TINY)) + (1.0 - mask) * LEFT_OUT  # [B, L, H]
+        scores = None if self.phrase_relations else self.scores(tokens, image_sequence)  # [B, H, L, N]
         if self.phrase_evidence:
             # Each pair of neighbouring words must fit the same cell: "blue" + "circle" peaks on a blue
             # circle, read from the text encoder's own word states (not fused with the image).
             words = self.scores(text_sequence, image_sequence, self._word_query)  # [B, H, L, N]
-            phrases = words[:, :, :-1] + words[:, :, 1:]
-            best = ops.transpose(ops.logsumexp(phrases, axis=-1) - ops.log(cells), (0, 2, 1))  # [B, L-1, H]
-            evidence = gated_mean(log_gate[:, :-1] + log_gate[:, 1:], best)
+            phrases, phrase_gate = words[:, :, :-1] + words[:, :, 1:], log_gate[:, :-1] + log_gate[:, 1:]
+            evidence = self._evidence(phrases, phrase_gate)
         else:
-            evidence = gated_mean(log_gate, best)  # [B, H]
+            evidence = self._evidence(scores, log_gate)
+        if self.phrase_relations:
+            relation = self._relation(phrases, phrase_gate, tokens, mask)
+        else:
+            relation = self._relation(scores, log_gate, tokens, mask)
+        score = ops.mean(evidence + relation, axis=-1, keepdims=True)
+        return self.pool(tokens, text_mask), score
 
-        # Relation: direction(text) . (where later object words look - where earlier ones look), over
-        # every pair of gated tokens in sentence order: "A above B" names A first.
+    def _evidence(self, scores, log_gate):
+        """Each entry's best cell (log-sum-exp, 0 when none stands out), averaged over the gated entries
+        [B, H]. With `phrase_relations` the worst-fitting entries weigh most (a soft AND: one phrase
+        without its object makes the claim false)."""
+        cells = ops.cast(ops.shape(scores)[-1], scores.dtype)
+        best = ops.transpose(ops.logsumexp(scores, axis=-1) - ops.log(cells), (0, 2, 1))  # [B, L, H]
+        if self.phrase_relations:
+            log_gate = log_gate - ops.stop_gradient(best)
+        return gated_mean(log_gate, best)
+
+    def _relation(self, scores, log_gate, tokens, mask):
+        """direction(text) . (where later gated entries look - where earlier ones look) [B, H], over
+        every pair of entries in sentence order: "A above B" names A first."""
+        batch, length = ops.shape(scores)[0], ops.shape(scores)[2]
         weights = ops.softmax(scores, axis=-1)
         position = ops.einsum("bhln,nc->blhc", weights, cell_coordinates(self.grid_size, weights.dtype))  # [B, L, H, 2]
-        later = ops.cast(ops.arange(length)[None, :] > ops.arange(length)[:, None], tokens.dtype)  # [t, u]
+        later = ops.cast(ops.arange(length)[None, :] > ops.arange(length)[:, None], weights.dtype)  # [t, u]
         log_pair = log_gate[:, :, None, :] + log_gate[:, None, :, :] + (1.0 - later)[None, :, :, None] * LEFT_OUT
         offset = position[:, None, :] - position[:, :, None]  # [B, t, u, H, 2]: P_u - P_t
         offset = gated_mean(
@@ -148,10 +170,7 @@ class GroundedFusion(CrossAttentionFusion):
             ops.reshape(offset, (batch, length * length, self.num_heads, 2)),
         )  # [B, H, 2]
         direction = ops.sum(self._direction(tokens) * mask, axis=1) / ops.maximum(ops.sum(mask, axis=1), 1.0)
-        relation = ops.sum(ops.reshape(direction, (batch, self.num_heads, 2)) * offset, axis=-1)  # [B, H]
-
-        score = ops.mean(evidence + relation, axis=-1, keepdims=True)
-        return self.pool(tokens, text_mask), score
+        return ops.sum(ops.reshape(direction, (batch, self.num_heads, 2)) * offset, axis=-1)
 
     def attention_maps(self, text_sequence, text_mask, image_sequence):
         """Grounding weights [batch, heads, text_len, cells]: where each token looks."""
@@ -159,4 +178,9 @@ class GroundedFusion(CrossAttentionFusion):
         return ops.softmax(self.scores(tokens, image_sequence), axis=-1)
 
     def get_config(self):
-        return {**super().get_config(), "grid_size": list(self.grid_size), "phrase_evidence": self.phrase_evidence}
+        return {
+            **super().get_config(),
+            "grid_size": list(self.grid_size),
+            "phrase_evidence": self.phrase_evidence,
+            "phrase_relations": self.phrase_relations,
+        }

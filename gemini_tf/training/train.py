@@ -85,7 +85,7 @@ def train(
             `training.recipes`); default: listwise on generated data, contrastive
             on captions, binary on labelled pairs.
         preset, fusion, config_overrides: the model (`GeminiConfig.from_preset`;
-            default preset "tiny", fusion "cross_attention").
+            default preset "tiny"; fusion: the preset's, "cross_attention" for tiny and small).
         epochs, batch_size, learning_rate, seed, strategy, precision, verbose:
             `FitSettings`. Under "multi_worker" every worker calls `train` with
             the same arguments (and the same PYTHONHASHSEED: vocabulary
