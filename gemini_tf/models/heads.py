@@ -17,11 +17,10 @@ class MatchHead(keras.layers.Layer):
     fresh model is a large random bilinear term whose gradient gets plain binary
     cross-entropy off the ground for the cross-attention fusion (started at 0.1
     it stays at chance, at 3 it learns slower; measured on the README's Keras
-    workflow). Named after the
-    task ("itm" or "classify"), so exported outputs and metrics carry it.
-    Trainers use `logits` (the pre-sigmoid score) for their losses. Computes in
-    float32 unless given another `dtype`, so logits and probabilities stay
-    float32 under a mixed precision policy.
+    workflow). Named after the task ("itm" or "classify"), so exported outputs
+    and metrics carry it. Trainers use `logits` (the pre-sigmoid score) for
+    their losses. Computes in float32 unless given another `dtype`, so logits
+    and probabilities stay float32 under a mixed precision policy.
 
     Args:
         similarity_weight: the starting weight of the first score, the pooled image-text

@@ -8,7 +8,7 @@ convolutional transformer family).
 
 Two options serve small labelled datasets trained with plain `fit`:
 `stem_norm="batch"` (BatchNormalization in the stem: the conv features learn
-several times faster than under LayerNorm) and `train_shift` (a random
+much faster than under LayerNorm) and `train_shift` (a random
 translation of every training image, identity at inference: the model cannot
 memorise where each training object sat, and relations between objects do not
 change when the whole picture moves).
