@@ -118,6 +118,10 @@ def test_tiny_grounded_preset_round_trips_and_shifts_only_training_images(tmp_pa
     np.testing.assert_array_equal(
         loaded.predict([token_ids, images], verbose=0), model.predict([token_ids, images], verbose=0)
     )
+    # Its attention maps are the word grounding the relations read (no second grounding query).
+    maps = np.asarray(model.attention_maps(token_ids, images))
+    assert maps.shape == (3, 4, 12, 16) and model.fusion._query is None
+    np.testing.assert_allclose(maps.sum(-1), 1.0, atol=1e-5)
     encoder = model.image_encoder
     np.testing.assert_array_equal(encoder(images, training=False)["sequence"], encoder(images)["sequence"])
     shifted = encoder.get_layer("train_shift")

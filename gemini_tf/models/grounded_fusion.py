@@ -103,7 +103,8 @@ class GroundedFusion(CrossAttentionFusion):
         self.grid_size = tuple(grid_size)
         self.key_dim = hidden_dim // num_heads
         self._image_norm = keras.layers.LayerNormalization(epsilon=1e-5, name="image_norm")
-        self._query = keras.layers.Dense(hidden_dim, use_bias=False, name="ground_query")
+        # With phrase relations every grounding is the word query's: no second one to train.
+        self._query = None if phrase_relations else keras.layers.Dense(hidden_dim, use_bias=False, name="ground_query")
         self._key = keras.layers.Dense(hidden_dim, use_bias=False, name="ground_key")
         self._gate = keras.layers.Dense(num_heads, name="evidence_gate")
         self._direction = keras.layers.Dense(2 * num_heads, name="relation_direction")
@@ -111,10 +112,9 @@ class GroundedFusion(CrossAttentionFusion):
     def build(self, *input_shapes):
         super().build(*input_shapes)
         states = (None, None, self.hidden_dim)
-        for layer in (self._image_norm, self._query, self._key, self._gate, self._direction):
-            layer.build(states)
-        if self._word_query is not None:
-            self._word_query.build(states)
+        for layer in (self._image_norm, self._query, self._key, self._gate, self._direction, self._word_query):
+            if layer is not None:
+                layer.build(states)
 
     def _heads(self, x):
         batch, length = ops.shape(x)[0], ops.shape(x)[1]
@@ -173,7 +173,10 @@ class GroundedFusion(CrossAttentionFusion):
         return ops.sum(ops.reshape(direction, (batch, self.num_heads, 2)) * offset, axis=-1)
 
     def attention_maps(self, text_sequence, text_mask, image_sequence):
-        """Grounding weights [batch, heads, text_len, cells]: where each token looks."""
+        """Grounding weights [batch, heads, text_len, cells]: where each token looks (with
+        `phrase_relations`, each word of the text encoder, the grounding the model reads)."""
+        if self.phrase_relations:
+            return ops.softmax(self.scores(text_sequence, image_sequence, self._word_query), axis=-1)
         tokens = self.attend(text_sequence, text_mask, image_sequence)
         return ops.softmax(self.scores(tokens, image_sequence), axis=-1)
 
