@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from gemini_tf.models.image_encoder import STEM_NORMS
+from gemini_tf.models.grounded_fusion import check_phrase_options
+from gemini_tf.models.image_encoder import check_stem_norm
 
 FUSIONS = ("concat", "cross_attention", "grounded")
 TASKS = ("itm", "classify", "describe")
@@ -70,10 +71,8 @@ class GeminiConfig:
             raise ValueError(f"Unknown task {self.task!r}; choose one of {list(TASKS)}.")
         if self.phrase_evidence and self.fusion != "grounded":
             raise ValueError(f"phrase_evidence is part of the grounded fusion; got fusion {self.fusion!r}.")
-        if self.phrase_relations and not self.phrase_evidence:
-            raise ValueError("phrase_relations reads relations from the phrase evidence: set phrase_evidence=True.")
-        if self.stem_norm not in STEM_NORMS:
-            raise ValueError(f"Unknown stem_norm {self.stem_norm!r}; choose one of {list(STEM_NORMS)}.")
+        check_phrase_options(self.phrase_evidence, self.phrase_relations)
+        check_stem_norm(self.stem_norm)
         if not 0.0 <= self.train_shift < 0.5:
             raise ValueError(f"train_shift is a fraction of the image size in [0, 0.5), got {self.train_shift}.")
         stages = self.patch_size.bit_length() - 1

@@ -60,6 +60,12 @@ def cell_coordinates(grid_size: tuple[int, int], dtype: str = "float32"):
     return ops.cast(ops.stack([ops.reshape(y, (-1,)), ops.reshape(x, (-1,))], axis=-1), dtype)
 
 
+def check_phrase_options(phrase_evidence: bool, phrase_relations: bool) -> None:
+    """A clear error for phrase relations without the phrase evidence they are read from."""
+    if phrase_relations and not phrase_evidence:
+        raise ValueError("phrase_relations reads relations from the phrase evidence: set phrase_evidence=True.")
+
+
 @keras.saving.register_keras_serializable(package="gemini_tf")
 class GroundedFusion(CrossAttentionFusion):
     """`CrossAttentionFusion` plus a grounding head: word-level evidence and relation scores.
@@ -92,8 +98,7 @@ class GroundedFusion(CrossAttentionFusion):
         phrase_relations: bool = False,
         **kwargs,
     ):
-        if phrase_relations and not phrase_evidence:
-            raise ValueError("phrase_relations reads relations from the phrase evidence: set phrase_evidence=True.")
+        check_phrase_options(phrase_evidence, phrase_relations)
         super().__init__(hidden_dim, num_layers, num_heads, intermediate_dim, dropout, **kwargs)
         self.phrase_evidence = phrase_evidence
         self.phrase_relations = phrase_relations

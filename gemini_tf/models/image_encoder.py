@@ -30,6 +30,12 @@ STEM_NORMS = {
 }
 
 
+def check_stem_norm(stem_norm: str) -> None:
+    """A clear error for a stem normalisation that `STEM_NORMS` does not have."""
+    if stem_norm not in STEM_NORMS:
+        raise ValueError(f"Unknown stem_norm {stem_norm!r}; choose one of {list(STEM_NORMS)}.")
+
+
 @keras.saving.register_keras_serializable(package="gemini_tf")
 class ImageEncoder(keras.Model):
     """Input: float32 images [batch, height, width, 3] in [0, 1].
@@ -62,8 +68,7 @@ class ImageEncoder(keras.Model):
         train_shift: float = 0.0,
         **kwargs,
     ):
-        if stem_norm not in STEM_NORMS:
-            raise ValueError(f"Unknown stem_norm {stem_norm!r}; choose one of {list(STEM_NORMS)}.")
+        check_stem_norm(stem_norm)
         image_size = tuple(image_size)
         stem_channels = tuple(stem_channels)
         patch_size = 2 ** (len(stem_channels) + 1)
