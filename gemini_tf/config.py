@@ -140,7 +140,7 @@ PRESETS = {
         phrase_relations=True,
         fusion_layers=0,
         stem_norm="batch",
-        train_shift=0.06,
+        train_shift=0.03,
         similarity_weight=0.0,
     ),
     "small": GeminiConfig(

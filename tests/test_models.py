@@ -113,7 +113,7 @@ def test_tiny_grounded_preset_round_trips_and_shifts_only_training_images(tmp_pa
     path = str(tmp_path / "tiny_grounded.keras")
     model.save(path)
     loaded = keras.saving.load_model(path)
-    assert loaded.fusion.phrase_relations and loaded.image_encoder.train_shift == 0.06
+    assert loaded.fusion.phrase_relations and loaded.image_encoder.train_shift == 0.03
     assert loaded.head.similarity_weight == 0.0
     np.testing.assert_array_equal(
         loaded.predict([token_ids, images], verbose=0), model.predict([token_ids, images], verbose=0)
