@@ -89,6 +89,18 @@ def test_config_json_round_trip():
     assert GeminiConfig.from_dict(json.loads(config.to_json())) == config
 
 
+def test_grounded_presets_are_their_sizes_plus_the_same_grounding_options():
+    """small_grounded has small's widths and tiny_grounded's options, both from one GROUNDED_OPTIONS."""
+    from gemini_tf.config import GROUNDED_OPTIONS, preset_fields
+
+    for size in ("tiny", "small"):
+        grounded = GeminiConfig.from_preset(f"{size}_grounded")
+        assert {key: getattr(grounded, key) for key in GROUNDED_OPTIONS} == GROUNDED_OPTIONS
+        assert grounded.sequence_length == GeminiConfig.from_preset(size).sequence_length
+        plain = preset_fields(size, fusion_layers=GROUNDED_OPTIONS["fusion_layers"])
+        assert preset_fields(f"{size}_grounded") == plain
+
+
 def test_gated_mean_is_the_gate_weighted_mean_with_an_empty_entry():
     """sum(g * x) / (sum(g) + NOTHING): the weighted mean when gates are open, near 0 when all are shut."""
     from gemini_tf.models.grounded_fusion import NOTHING, gated_mean
