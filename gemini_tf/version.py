@@ -1,3 +1,3 @@
 """The package version, read by pyproject.toml and written into every bundle and export."""
 
-__version__ = "0.8.0"
+__version__ = "0.9.0"
