@@ -14,7 +14,7 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 quickstart: $(STAMP)
-	$(BIN)/gemini-tf train --preset small_grounded --train-style varied --learning-rate 1e-3 --train-scenes 12000 --epochs 6 --output-dir saved_models/quickstart
+	$(BIN)/gemini-tf train --preset small --fusion grounded --phrase-evidence --learning-rate 1e-3 --train-scenes 12000 --epochs 6 --output-dir saved_models/quickstart
 	$(BIN)/gemini-tf evaluate --model saved_models/quickstart
 
 test: $(STAMP)
