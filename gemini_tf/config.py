@@ -139,6 +139,8 @@ GROUNDED_OPTIONS = {
     "train_shift": 0.03,
     "similarity_weight": 0.0,
 }
+# Shapes captions and statements need at most 11 tokens with [CLS] and [SEP].
+TINY = GeminiConfig(sequence_length=12)
 SMALL = GeminiConfig(
     sequence_length=16,
     hidden_dim=128,
@@ -151,9 +153,8 @@ SMALL = GeminiConfig(
     fusion_layers=2,
 )
 PRESETS = {
-    # Shapes captions and statements need at most 11 tokens with [CLS] and [SEP].
-    "tiny": GeminiConfig(sequence_length=12),
-    "tiny_grounded": GeminiConfig(sequence_length=12, **GROUNDED_OPTIONS),
+    "tiny": TINY,
+    "tiny_grounded": dataclasses.replace(TINY, **GROUNDED_OPTIONS),
     "small": SMALL,
     "small_grounded": dataclasses.replace(SMALL, **GROUNDED_OPTIONS),
 }
